@@ -1,0 +1,26 @@
+/* Heaps of exited threads. A thread's exit abandons its heap with the pages that still hold
+ * live blocks; the next new thread takes such a heap over whole, and a running thread adopts
+ * one on its maintenance cadence, so the memory of dead threads is reused and remote frees into
+ * it are never lost. Heaps without pages wait as spares for new threads. */
+#ifndef MX_ABANDON_H
+#define MX_ABANDON_H
+
+#include "types.h"
+
+/* The exiting thread gives up its heap; its TLS heap becomes the empty heap. */
+void mxi_abandon_heap(mx_heap_t *heap);
+
+/* An abandoned heap, with its pages, for a new thread (NULL if none). */
+mx_heap_t *mxi_abandon_take_abandoned(void);
+
+/* A spare heap without pages (NULL if none). */
+mx_heap_t *mxi_abandon_take_spare(void);
+
+/* Moves the pages of one abandoned heap, if any is waiting, into heap. */
+void mxi_abandon_adopt(mx_heap_t *heap);
+
+/* Guards the abandoned and spare lists; a leaf except that adoption takes a heap's lock
+ * after releasing it. */
+extern mx_lock_t mxi_abandon_lock;
+
+#endif

@@ -1,0 +1,89 @@
+/* malloc's slow path and calloc (see alloc.h). Runs on the calling thread's own heap; the
+ * locks it may take are the segment lock (new pages, large blocks) and, through the heap's
+ * maintenance, the abandon lock. */
+#include "alloc.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "debug.h"
+#include "segment.h"
+#include "size_class.h"
+
+void *mxi_alloc_large(size_t size, size_t alignment)
+{
+    if (size > MX_MAX_REQUEST || alignment > MX_MAX_REQUEST) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t slack = alignment > MX_SLICE_SIZE ? alignment - MX_SLICE_SIZE : 0;
+    if (size + slack > MX_LARGE_MAX) {
+        mx_page_t *huge = mxi_segment_huge_alloc(size, alignment);
+        return huge != NULL ? huge->start : NULL;
+    }
+    size_t slices = (size + slack + MX_SLICE_SIZE - 1) / MX_SLICE_SIZE;
+    mx_page_t *page = mxi_segment_claim((uint32_t)slices);
+    if (page == NULL) {
+        return NULL;
+    }
+    uint8_t *span = page->start;
+    uint8_t *end = span + slices * MX_SLICE_SIZE;
+    uintptr_t start = ((uintptr_t)span + alignment - 1) & ~(uintptr_t)(alignment - 1);
+    page->start = (uint8_t *)start;
+    page->block_size = (size_t)(end - page->start);
+    page->kind = MX_PAGE_LARGE;
+    page->reserved = 1;
+    page->capacity = 1;
+    page->used = 1;
+    page->key = ((uintptr_t)page ^ mxi_secret) | 1;
+    mxi_atomic_store_relaxed(&page->thread_free, 0);
+    /* Owner 0: no heap owns a large page, so every free of it takes the slow path and gives
+     * the slices straight back, from any thread. */
+    mxi_atomic_store_release(&page->owner, 0);
+    return page->start;
+}
+
+void *mxi_alloc_slow(mx_heap_t *heap, size_t size)
+{
+    if (MX_UNLIKELY(heap == &mxi_heap_empty)) {
+        heap = mxi_heap_init_thread();
+        if (heap == NULL) {
+            errno = ENOMEM;
+            return NULL;
+        }
+    }
+    if (size > MX_MEDIUM_MAX) {
+        return mxi_alloc_large(size, MX_ALIGNMENT);
+    }
+    unsigned class_index = mxi_size_class_of(size);
+    mx_page_t *page = heap->queues[class_index].first;
+    if (page == NULL || page->free == NULL) {
+        page = mxi_heap_page_for_class(heap, class_index);
+        if (page == NULL) {
+            errno = ENOMEM;
+            return NULL;
+        }
+    }
+    return mxi_page_pop(page);
+}
+
+/* Fresh pages from the OS read as zero; memset would only fault them in. */
+static bool alloc_is_fresh(const void *p)
+{
+    mx_page_t *page = mxi_segment_page_of(p);
+    return page->kind != MX_PAGE_SMALL && page->is_zero;
+}
+
+void *mxi_alloc_zeroed(size_t count, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(count, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    void *p = mxi_alloc(total);
+    if (p != NULL && !alloc_is_fresh(p)) {
+        memset(p, 0, total);
+    }
+    return p;
+}

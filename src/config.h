@@ -1,0 +1,65 @@
+/* Every compile-time knob of malloc-x, in one place, with the checks that keep them consistent.
+ * The numbers are starting points; the benchmarks decide. */
+#ifndef MX_CONFIG_H
+#define MX_CONFIG_H
+
+#include <assert.h>
+#include <stddef.h>
+
+/* 0: release; 1: cheap internal assertions; 2: also expensive invariant checks. */
+#ifndef MX_DEBUG
+#define MX_DEBUG 0
+#endif
+
+/* A segment is the unit the OS layer maps: 64 MiB, aligned to its size, so that masking any
+ * block address finds the segment header. */
+#define MX_SEGMENT_SHIFT 26
+#define MX_SEGMENT_SIZE ((size_t)1 << MX_SEGMENT_SHIFT)
+
+/* A slice is the unit a segment hands out; a page is a run of one or more slices. */
+#define MX_SLICE_SHIFT 16
+#define MX_SLICE_SIZE ((size_t)1 << MX_SLICE_SHIFT)
+#define MX_SLICE_COUNT (MX_SEGMENT_SIZE / MX_SLICE_SIZE)
+
+/* Every block is 16-byte aligned, as glibc's are on x86_64, and has room for the two words a
+ * free block keeps (next pointer and double-free key). */
+#define MX_ALIGNMENT 16
+#define MX_MIN_BLOCK 16
+
+/* Requests up to this size use the heap's direct size->page table. */
+#define MX_SMALL_MAX 1024
+#define MX_DIRECT_COUNT (MX_SMALL_MAX / MX_ALIGNMENT + 1)
+
+/* Size classes: multiples of 16 up to 256, then eight classes per doubling (12.5% apart)
+ * up to MX_MEDIUM_MAX. */
+#define MX_LINEAR_MAX 256
+#define MX_CLASSES_PER_DOUBLING 8
+#define MX_MEDIUM_MAX ((size_t)128 << 10)
+
+/* Above MX_MEDIUM_MAX each block gets a page (slice run) of its own; above MX_LARGE_MAX it gets
+ * a mapping of its own (a huge segment), which realloc can grow with mremap. */
+#define MX_LARGE_MAX ((size_t)32 << 20)
+
+/* Largest request we try to satisfy; beyond it ENOMEM without asking the OS. */
+#define MX_MAX_REQUEST ((size_t)1 << 46)
+
+/* A fresh page is carved into blocks this many bytes at a time, so untouched memory is never
+ * faulted in. */
+#define MX_EXTEND_SIZE ((size_t)4 << 10)
+
+/* Slow-path entries between two maintenance passes of a heap. */
+#define MX_MAINTENANCE_INTERVAL 64
+
+/* Milliseconds a free slice stays committed before it is purged (returned with madvise). */
+#define MX_PURGE_DELAY_MS 10
+
+/* Empty segments kept mapped (purged) for reuse instead of being unmapped. */
+#define MX_SEGMENT_CACHE 2
+
+static_assert(MX_SEGMENT_SIZE % MX_SLICE_SIZE == 0, "slices tile a segment");
+static_assert(MX_SMALL_MAX <= MX_LINEAR_MAX * 4, "direct table stays small");
+static_assert(MX_MEDIUM_MAX * 8 <= MX_LARGE_MAX, "medium pages fit a segment comfortably");
+static_assert(MX_LARGE_MAX <= MX_SEGMENT_SIZE / 2, "large pages fit a segment");
+static_assert((MX_ALIGNMENT & (MX_ALIGNMENT - 1)) == 0, "alignment is a power of two");
+
+#endif

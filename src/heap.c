@@ -1,0 +1,221 @@
+/* Thread-local heaps (see heap.h): finding a page to allocate from, parking and waking full
+ * pages, giving empty pages back, and the maintenance cadence.
+ *
+ * Everything here is the owner's, except: heap objects come from a registry guarded by
+ * mxi_heap_registry_lock (a leaf lock), and the wake list is taken through remote.c. The only
+ * other lock reached from here is the segment lock (claiming and releasing pages). */
+#include "heap.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "abandon.h"
+#include "debug.h"
+#include "init.h"
+#include "os.h"
+#include "page.h"
+#include "page_queue.h"
+#include "purge.h"
+#include "remote.h"
+#include "segment.h"
+#include "size_class.h"
+
+MX_TLS mx_heap_t *mxi_heap_tls = &mxi_heap_empty;
+
+mx_page_t mxi_page_empty;
+
+mx_heap_t mxi_heap_empty = {
+    .direct = {[0 ... MX_DIRECT_COUNT - 1] = &mxi_page_empty},
+};
+
+mx_lock_t mxi_heap_registry_lock = MX_LOCK_INIT;
+static mx_heap_t *heap_registry;
+static uint8_t *heap_chunk;
+static size_t heap_chunk_left;
+
+#define HEAP_CHUNK_SIZE ((size_t)256 << 10)
+
+mx_heap_t *mxi_heap_registry_first(void)
+{
+    return heap_registry;
+}
+
+void mxi_heap_reset(mx_heap_t *heap)
+{
+    memset(heap->queues, 0, sizeof(heap->queues));
+    for (size_t i = 0; i < MX_DIRECT_COUNT; i++) {
+        heap->direct[i] = &mxi_page_empty;
+    }
+    heap->parked = NULL;
+    heap->slow_count = 0;
+    mxi_atomic_store_relaxed(&heap->wake, NULL);
+}
+
+/* Heap objects are carved from chunks mapped for them and never unmapped (see types.h). */
+mx_heap_t *mxi_heap_alloc(void)
+{
+    mx_heap_t *heap = mxi_abandon_take_spare();
+    if (heap != NULL) {
+        return heap;
+    }
+    size_t size = (sizeof(mx_heap_t) + 63) & ~(size_t)63;
+    mxi_lock(&mxi_heap_registry_lock);
+    if (heap_chunk_left < size) {
+        heap_chunk = mxi_os_map_aligned(HEAP_CHUNK_SIZE, mxi_os_page_size());
+        if (heap_chunk == NULL) {
+            heap_chunk_left = 0;
+            mxi_unlock(&mxi_heap_registry_lock);
+            return NULL;
+        }
+        heap_chunk_left = HEAP_CHUNK_SIZE;
+    }
+    heap = (mx_heap_t *)heap_chunk;
+    heap_chunk += size;
+    heap_chunk_left -= size;
+    heap->next_all = heap_registry;
+    heap_registry = heap;
+    mxi_unlock(&mxi_heap_registry_lock);
+    mxi_heap_reset(heap);
+    return heap;
+}
+
+mx_heap_t *mxi_heap_init_thread(void)
+{
+    if (!mxi_process_init()) {
+        return NULL;
+    }
+    mx_heap_t *heap = mxi_abandon_take_abandoned();
+    if (heap == NULL) {
+        heap = mxi_heap_alloc();
+        if (heap == NULL) {
+            return NULL;
+        }
+    }
+    heap->state = MX_HEAP_LIVE;
+    mxi_heap_tls = heap;
+    mxi_thread_register(heap);
+    return heap;
+}
+
+/* Pages that remote frees woke go back to the front of their queues. A page that the owner
+ * already unparked itself only needs its pending mark cleared. */
+static void heap_take_woken(mx_heap_t *heap)
+{
+    mx_page_t *page = mxi_remote_take_woken(heap);
+    while (page != NULL) {
+        mx_page_t *next = page->wake_next;
+        page->wake_next = NULL;
+        page->is_wake_pending = false;
+        if (page->is_parked) {
+            mxi_page_queue_unpark(heap, page);
+        }
+        page = next;
+    }
+}
+
+static bool heap_page_can_release(mx_heap_t *heap, mx_page_t *page)
+{
+    (void)heap;
+    return page->used == 0 && !page->is_wake_pending && !page->is_parked;
+}
+
+static void heap_release_page(mx_heap_t *heap, mx_page_t *page)
+{
+    mxi_page_queue_remove(heap, page);
+    mxi_segment_release(page);
+}
+
+/* Runs every MX_MAINTENANCE_INTERVAL slow-path entries, so its cost is spread thin: purge
+ * what is due and take over the pages of an exited thread if one is waiting. */
+MX_NOINLINE static void heap_maintain(mx_heap_t *heap)
+{
+    mxi_purge_if_due();
+    mxi_abandon_adopt(heap);
+}
+
+/* The slow path of malloc: the page at the front of the queue ran out of free blocks. Try, in
+ * order: its local and remote frees, fresh blocks carved from its tail, the next pages of the
+ * queue (parking the full ones), and finally a new page from the segments. */
+mx_page_t *mxi_heap_page_for_class(mx_heap_t *heap, unsigned class_index)
+{
+    if (++heap->slow_count % MX_MAINTENANCE_INTERVAL == 0) {
+        heap_maintain(heap);
+    }
+    heap_take_woken(heap);
+    mx_page_queue_t *q = &heap->queues[class_index];
+    mx_page_t *page = q->first;
+    while (page != NULL) {
+        if (page->free != NULL || mxi_page_refill(page)) {
+            if (page != q->first) {
+                mxi_page_queue_move_to_front(heap, page);
+            }
+            return page;
+        }
+        /* A page with a wake in flight cannot be parked again (it would go on a wake list
+         * twice); it stays where it is until the wake arrives. */
+        if (!page->is_wake_pending) {
+            if (!mxi_remote_try_park(page)) {
+                continue; /* a remote free arrived since the refill: take it */
+            }
+            mx_page_t *next = page->next;
+            mxi_page_queue_park(heap, page);
+            page = next;
+        } else {
+            page = page->next;
+        }
+    }
+    page = mxi_segment_claim(mxi_size_class_page_slices(class_index));
+    if (page == NULL) {
+        return NULL;
+    }
+    mxi_page_init_small(page, heap, class_index);
+    mxi_page_refill(page);
+    mxi_page_queue_push_front(heap, page);
+    return page;
+}
+
+void mxi_heap_free_flagged(mx_heap_t *heap, mx_page_t *page, mx_block_t *block)
+{
+    if (page->is_parked) {
+        if (!mxi_remote_unpark(page)) {
+            page->is_wake_pending = true;
+        }
+        mxi_page_queue_unpark(heap, page);
+    }
+    mxi_page_push_local(page, block);
+    if (page->used == 0) {
+        mxi_heap_page_emptied(heap, page);
+    }
+}
+
+/* The first page of a queue is kept even when empty, so a loop that allocates and frees one
+ * block does not claim and release a page each time; any other empty page goes back to its
+ * segment, where it is purged after the delay. */
+void mxi_heap_page_emptied(mx_heap_t *heap, mx_page_t *page)
+{
+    if (page == heap->queues[page->class_index].first || !heap_page_can_release(heap, page)) {
+        return;
+    }
+    heap_release_page(heap, page);
+}
+
+bool mxi_heap_release_empty_pages(mx_heap_t *heap)
+{
+    if (heap == &mxi_heap_empty) {
+        return false;
+    }
+    heap_take_woken(heap);
+    bool released = false;
+    for (unsigned c = 1; c < MX_CLASS_COUNT; c++) {
+        mx_page_t *next;
+        for (mx_page_t *page = heap->queues[c].first; page != NULL; page = next) {
+            next = page->next;
+            mxi_page_collect_remote(page);
+            if (heap_page_can_release(heap, page)) {
+                heap_release_page(heap, page);
+                released = true;
+            }
+        }
+    }
+    return released;
+}

@@ -1,0 +1,22 @@
+/* The OS layer: the only code that calls mmap, munmap, madvise and mremap. Functions return
+ * NULL/false on failure with errno ENOMEM; any other failure is a broken invariant and fatal.
+ * Memory comes back readable, writable and zero; nothing is faulted in until touched. */
+#ifndef MX_OS_H
+#define MX_OS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Maps `size` bytes (a multiple of the OS page size) whose address is a multiple of
+ * `alignment` (a power of two, at least the OS page size). */
+void *mxi_os_map_aligned(size_t size, size_t alignment);
+void mxi_os_unmap(void *addr, size_t size);
+/* Gives the physical memory behind [addr, addr+size) back; the range reads as zero after. */
+void mxi_os_purge(void *addr, size_t size);
+/* Grows or shrinks a mapping in place; false if the neighbouring range is taken. */
+bool mxi_os_resize_in_place(void *addr, size_t old_size, size_t new_size);
+/* Moves a mapping's pages to `to` (a range we reserved) without copying them. */
+bool mxi_os_move(void *from, size_t old_size, void *to, size_t new_size);
+size_t mxi_os_page_size(void);
+
+#endif

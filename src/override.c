@@ -1,0 +1,225 @@
+/* The public entry points: the mx_ API and the standard names. Each is a thin call into the
+ * layer that implements it; the standard names are aliases of the mx_ functions, so both are
+ * the same code at the same address (an alias must live in the file that defines its target,
+ * which is why the mx_ definitions are here too). Argument checks that differ between entry
+ * points follow glibc 2.36, quoted where they are. */
+#include <errno.h>
+#include <malloc.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "alloc.h"
+#include "free.h"
+#include "malloc-x.h"
+#include "os.h"
+#include "purge.h"
+#include "realloc.h"
+#include "segment.h"
+#include "stats.h"
+
+#define MX_ALIAS(target) __attribute__((alias(#target), visibility("default"), used))
+
+MX_EXPORT void *mx_malloc(size_t size)
+{
+    return mxi_alloc(size);
+}
+
+MX_EXPORT void mx_free(void *p)
+{
+    mxi_free(p);
+}
+
+MX_EXPORT void *mx_calloc(size_t count, size_t size)
+{
+    return mxi_alloc_zeroed(count, size);
+}
+
+MX_EXPORT void *mx_realloc(void *p, size_t size)
+{
+    return mxi_realloc(p, size);
+}
+
+MX_EXPORT void *mx_reallocarray(void *p, size_t count, size_t size)
+{
+    return mxi_reallocarray(p, count, size);
+}
+
+MX_EXPORT size_t mx_usable_size(const void *p)
+{
+    if (p == NULL) {
+        return 0;
+    }
+    return mxi_free_usable_from(mxi_free_check("malloc_usable_size", p), p);
+}
+
+/* glibc: "if (alignment % sizeof (void *) != 0 || !powerof2 (alignment / sizeof (void *))
+ * || alignment == 0) return EINVAL", errno untouched; ENOMEM (errno set too) on failure. */
+MX_EXPORT int mx_posix_memalign(void **out, size_t alignment, size_t size)
+{
+    if (alignment == 0 || alignment % sizeof(void *) != 0 ||
+        (alignment & (alignment - 1)) != 0) {
+        return EINVAL;
+    }
+    void *p = mxi_alloc_aligned(alignment, size);
+    if (p == NULL) {
+        return ENOMEM;
+    }
+    *out = p;
+    return 0;
+}
+
+/* glibc 2.36 _mid_memalign: an alignment above SIZE_MAX / 2 + 1 is EINVAL; one that is not a
+ * power of two is rounded up to the next; aligned_alloc is the same function. */
+MX_EXPORT void *mx_memalign(size_t alignment, size_t size)
+{
+    if (alignment > SIZE_MAX / 2 + 1) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if ((alignment & (alignment - 1)) != 0) {
+        alignment = (size_t)1 << (64 - __builtin_clzl(alignment));
+    }
+    return mxi_alloc_aligned(alignment, size);
+}
+
+MX_EXPORT void *mx_aligned_alloc(size_t alignment, size_t size)
+{
+    return mx_memalign(alignment, size);
+}
+
+MX_EXPORT void *mx_valloc(size_t size)
+{
+    return mxi_alloc_aligned(mxi_os_page_size(), size);
+}
+
+/* glibc rounds the size up to a whole page first, and reports overflow as ENOMEM. */
+MX_EXPORT void *mx_pvalloc(size_t size)
+{
+    size_t page = mxi_os_page_size();
+    size_t rounded;
+    if (__builtin_add_overflow(size, page - 1, &rounded)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return mxi_alloc_aligned(page, rounded & ~(page - 1));
+}
+
+MX_EXPORT const char *mx_version(void)
+{
+    return MX_VERSION_STRING;
+}
+
+MX_EXPORT int mx_owns(const void *p)
+{
+    return mxi_segment_owns(p);
+}
+
+MX_EXPORT int mx_trim(size_t pad)
+{
+    (void)pad;
+    return mxi_purge_all();
+}
+
+MX_EXPORT void mx_stats_print(void)
+{
+    mxi_stats_print(2);
+}
+
+/* glibc's mallinfo2, from a walk of the segments: arena is the address space mapped for
+ * blocks (huge mappings in hblkhd), uordblks the bytes of allocated blocks, fordblks the rest.
+ * Fields with no meaning here (fastbins, keepcost) are 0. */
+static struct mallinfo2 override_mallinfo2(void)
+{
+    mx_stats_t s;
+    mxi_stats_get(&s);
+    struct mallinfo2 mi = {0};
+    mi.arena = s.mapped_bytes - s.huge_bytes;
+    mi.ordblks = s.segment_count;
+    mi.hblks = s.huge_count;
+    mi.hblkhd = s.huge_bytes;
+    mi.uordblks = s.in_use_bytes;
+    mi.fordblks = s.free_bytes;
+    return mi;
+}
+
+/* The int fields of the old mallinfo saturate instead of wrapping, as glibc's do. */
+static int mallinfo_clamp(size_t v)
+{
+    return v > INT32_MAX ? INT32_MAX : (int)v;
+}
+
+static struct mallinfo override_mallinfo(void)
+{
+    struct mallinfo2 m = override_mallinfo2();
+    struct mallinfo mi = {0};
+    mi.arena = mallinfo_clamp(m.arena);
+    mi.ordblks = mallinfo_clamp(m.ordblks);
+    mi.hblks = mallinfo_clamp(m.hblks);
+    mi.hblkhd = mallinfo_clamp(m.hblkhd);
+    mi.uordblks = mallinfo_clamp(m.uordblks);
+    mi.fordblks = mallinfo_clamp(m.fordblks);
+    return mi;
+}
+
+/* glibc's tunables have no counterpart here (no arenas, no trim threshold, no mmap threshold);
+ * every parameter is accepted and ignored, and 1 (success) returned as glibc does. */
+static int override_mallopt(int param, int value)
+{
+    (void)param;
+    (void)value;
+    return 1;
+}
+
+static void override_malloc_stats(void)
+{
+    mxi_stats_print(2);
+}
+
+/* malloc_info's format is glibc's XML outline with malloc-x's totals. */
+static int override_malloc_info(int options, FILE *stream)
+{
+    if (options != 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    mx_stats_t s;
+    mxi_stats_get(&s);
+    fprintf(stream,
+            "<malloc version=\"malloc-x-%s\">\n"
+            "<total type=\"mmap\" count=\"%zu\" size=\"%zu\"/>\n"
+            "<system type=\"current\" size=\"%zu\"/>\n"
+            "<aspace type=\"total\" size=\"%zu\"/>\n"
+            "<inuse size=\"%zu\"/>\n"
+            "</malloc>\n",
+            MX_VERSION_STRING, s.huge_count, s.huge_bytes, s.mapped_bytes, s.mapped_bytes,
+            s.in_use_bytes);
+    return 0;
+}
+
+void *malloc(size_t size) MX_ALIAS(mx_malloc);
+void free(void *p) MX_ALIAS(mx_free);
+void *calloc(size_t count, size_t size) MX_ALIAS(mx_calloc);
+void *realloc(void *p, size_t size) MX_ALIAS(mx_realloc);
+void *reallocarray(void *p, size_t count, size_t size) MX_ALIAS(mx_reallocarray);
+int posix_memalign(void **out, size_t alignment, size_t size) MX_ALIAS(mx_posix_memalign);
+void *aligned_alloc(size_t alignment, size_t size) MX_ALIAS(mx_aligned_alloc);
+void *memalign(size_t alignment, size_t size) MX_ALIAS(mx_memalign);
+void *valloc(size_t size) MX_ALIAS(mx_valloc);
+void *pvalloc(size_t size) MX_ALIAS(mx_pvalloc);
+size_t malloc_usable_size(void *p) MX_ALIAS(mx_usable_size);
+int malloc_trim(size_t pad) MX_ALIAS(mx_trim);
+struct mallinfo2 mallinfo2(void) MX_ALIAS(override_mallinfo2);
+struct mallinfo mallinfo(void) MX_ALIAS(override_mallinfo);
+int mallopt(int param, int value) MX_ALIAS(override_mallopt);
+void malloc_stats(void) MX_ALIAS(override_malloc_stats);
+int malloc_info(int options, FILE *stream) MX_ALIAS(override_malloc_info);
+
+/* glibc's own entry points, which some programs and libraries call directly. */
+void *__libc_malloc(size_t size) MX_ALIAS(mx_malloc);
+void __libc_free(void *p) MX_ALIAS(mx_free);
+void *__libc_calloc(size_t count, size_t size) MX_ALIAS(mx_calloc);
+void *__libc_realloc(void *p, size_t size) MX_ALIAS(mx_realloc);
+void *__libc_memalign(size_t alignment, size_t size) MX_ALIAS(mx_memalign);
+void *__libc_valloc(size_t size) MX_ALIAS(mx_valloc);
+void *__libc_pvalloc(size_t size) MX_ALIAS(mx_pvalloc);
+int __posix_memalign(void **out, size_t alignment, size_t size) MX_ALIAS(mx_posix_memalign);

@@ -1,0 +1,92 @@
+/* Page initialization, carving and collection (see page.h). Everything here runs on the
+ * owner's slow path; the only atomic is the exchange that takes the remote-free list. */
+#include "page.h"
+
+#include "debug.h"
+#include "error.h"
+#include "heap.h"
+#include "remote.h"
+#include "segment.h"
+#include "size_class.h"
+
+void mxi_page_init_small(mx_page_t *page, mx_heap_t *heap, unsigned class_index)
+{
+    size_t block_size = mxi_size_class_block_size(class_index);
+    page->free = NULL;
+    page->local_free = NULL;
+    page->used = 0;
+    page->capacity = 0;
+    page->block_size = block_size;
+    page->reserved = (uint32_t)((page->slice_count * MX_SLICE_SIZE) / block_size);
+    page->class_index = (uint16_t)class_index;
+    page->key = ((uintptr_t)page ^ mxi_secret) | 1;
+    page->is_parked = false;
+    page->is_wake_pending = false;
+    page->next = NULL;
+    page->prev = NULL;
+    page->wake_next = NULL;
+    mxi_atomic_store_relaxed(&page->thread_free, 0);
+    mxi_atomic_store_release(&page->owner, (uintptr_t)heap);
+}
+
+/* Carves at most MX_EXTEND_SIZE bytes (at least one block) from the untouched tail, so a
+ * page's memory is faulted in only as it is used. Free blocks carry the page key from the
+ * start, so a free() of a carved-but-never-allocated block is caught as a double free. */
+static void page_extend(mx_page_t *page)
+{
+    size_t count = MX_EXTEND_SIZE / page->block_size;
+    if (count == 0) {
+        count = 1;
+    }
+    if (count > page->reserved - page->capacity) {
+        count = page->reserved - page->capacity;
+    }
+    uint8_t *first = page->start + (size_t)page->capacity * page->block_size;
+    mx_block_t *next = page->free;
+    for (size_t i = count; i > 0; i--) {
+        mx_block_t *block = (mx_block_t *)(first + (i - 1) * page->block_size);
+        block->next = next;
+        block->key = page->key;
+        next = block;
+    }
+    page->free = next;
+    page->capacity += (uint32_t)count;
+}
+
+uint32_t mxi_page_collect_remote(mx_page_t *page)
+{
+    mx_block_t *list = mxi_remote_take(page);
+    if (list == NULL) {
+        return 0;
+    }
+    /* Walk bounded by capacity: a longer list means a corrupted link, reported instead of
+     * followed into a loop. */
+    uint32_t count = 1;
+    mx_block_t *tail = list;
+    while (tail->next != NULL) {
+        tail = tail->next;
+        if (++count > page->capacity) {
+            mxi_fatal("free", "corrupted remote free list in page", page, "");
+        }
+    }
+    tail->next = page->local_free;
+    page->local_free = list;
+    page->used -= count;
+    return count;
+}
+
+bool mxi_page_refill(mx_page_t *page)
+{
+    MX_ASSERT_INTERNAL(page->free == NULL);
+    mxi_page_collect_remote(page);
+    if (page->local_free != NULL) {
+        page->free = page->local_free;
+        page->local_free = NULL;
+        return true;
+    }
+    if (page->capacity < page->reserved) {
+        page_extend(page);
+        return true;
+    }
+    return false;
+}

@@ -1,0 +1,113 @@
+/* Page queues (see page_queue.h). Owner-only. Invariant: for every class c served by the direct
+ * table, heap->direct[i] == queues[c].first (or &mxi_page_empty when the queue is empty) for
+ * each index i whose sizes map to c. */
+#include "page_queue.h"
+
+#include "heap.h"
+#include "size_class.h"
+
+static void queue_set_direct(mx_heap_t *heap, unsigned class_index)
+{
+    size_t block = mxi_size_class_block_size(class_index);
+    if (block > MX_SMALL_MAX) {
+        return;
+    }
+    size_t lo = class_index == 1 ? 0 : mxi_size_class_block_size(class_index - 1) / MX_ALIGNMENT + 1;
+    size_t hi = block / MX_ALIGNMENT;
+    mx_page_t *first = heap->queues[class_index].first;
+    mx_page_t *target = first != NULL ? first : &mxi_page_empty;
+    for (size_t i = lo; i <= hi; i++) {
+        heap->direct[i] = target;
+    }
+}
+
+void mxi_page_queue_push_front(mx_heap_t *heap, mx_page_t *page)
+{
+    mx_page_queue_t *q = &heap->queues[page->class_index];
+    page->prev = NULL;
+    page->next = q->first;
+    if (q->first != NULL) {
+        q->first->prev = page;
+    } else {
+        q->last = page;
+    }
+    q->first = page;
+    queue_set_direct(heap, page->class_index);
+}
+
+void mxi_page_queue_push_back(mx_heap_t *heap, mx_page_t *page)
+{
+    mx_page_queue_t *q = &heap->queues[page->class_index];
+    page->next = NULL;
+    page->prev = q->last;
+    if (q->last != NULL) {
+        q->last->next = page;
+    } else {
+        q->first = page;
+        queue_set_direct(heap, page->class_index);
+    }
+    q->last = page;
+}
+
+void mxi_page_queue_remove(mx_heap_t *heap, mx_page_t *page)
+{
+    mx_page_queue_t *q = &heap->queues[page->class_index];
+    bool was_first = page->prev == NULL;
+    if (!was_first) {
+        page->prev->next = page->next;
+    } else {
+        q->first = page->next;
+    }
+    if (page->next != NULL) {
+        page->next->prev = page->prev;
+    } else {
+        q->last = page->prev;
+    }
+    page->next = NULL;
+    page->prev = NULL;
+    if (was_first) {
+        queue_set_direct(heap, page->class_index);
+    }
+}
+
+void mxi_page_queue_move_to_front(mx_heap_t *heap, mx_page_t *page)
+{
+    mxi_page_queue_remove(heap, page);
+    mxi_page_queue_push_front(heap, page);
+}
+
+void mxi_page_queue_park(mx_heap_t *heap, mx_page_t *page)
+{
+    mxi_page_queue_remove(heap, page);
+    page->is_parked = true;
+    page->prev = NULL;
+    page->next = heap->parked;
+    if (heap->parked != NULL) {
+        heap->parked->prev = page;
+    }
+    heap->parked = page;
+    mxi_atomic_store_relaxed(&page->owner, mxi_atomic_load_relaxed(&page->owner) | MX_OWNER_PARKED);
+}
+
+void mxi_page_queue_unpark(mx_heap_t *heap, mx_page_t *page)
+{
+    if (page->prev != NULL) {
+        page->prev->next = page->next;
+    } else {
+        heap->parked = page->next;
+    }
+    if (page->next != NULL) {
+        page->next->prev = page->prev;
+    }
+    page->is_parked = false;
+    mxi_atomic_store_relaxed(&page->owner,
+                             mxi_atomic_load_relaxed(&page->owner) & ~MX_OWNER_PARKED);
+    mxi_page_queue_push_front(heap, page);
+}
+
+void mxi_page_queue_refresh_direct(mx_heap_t *heap)
+{
+    for (unsigned c = 1; c < MX_CLASS_COUNT; c++) {
+        queue_set_direct(heap, c);
+    }
+}

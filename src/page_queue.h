@@ -1,0 +1,22 @@
+/* A heap's page queues, one per size class, and its parked list of full pages. The first page
+ * of a small class's queue is what the heap's direct table points to, so every change of a
+ * queue head goes through here. All owner-only: no atomics, no locks. */
+#ifndef MX_PAGE_QUEUE_H
+#define MX_PAGE_QUEUE_H
+
+#include "types.h"
+
+void mxi_page_queue_push_front(mx_heap_t *heap, mx_page_t *page);
+void mxi_page_queue_push_back(mx_heap_t *heap, mx_page_t *page);
+void mxi_page_queue_remove(mx_heap_t *heap, mx_page_t *page);
+void mxi_page_queue_move_to_front(mx_heap_t *heap, mx_page_t *page);
+
+/* Moves a full page from its queue to the parked list, and back. The PARKED owner flag makes
+ * the owner's own free of a block in it take the slow path, which unparks it. */
+void mxi_page_queue_park(mx_heap_t *heap, mx_page_t *page);
+void mxi_page_queue_unpark(mx_heap_t *heap, mx_page_t *page);
+
+/* Points every direct-table entry at its class's first page (or the empty page). */
+void mxi_page_queue_refresh_direct(mx_heap_t *heap);
+
+#endif

@@ -1,0 +1,52 @@
+/* Purge bookkeeping (see purge.h). The only state is the earliest pending deadline, written
+ * under the segment lock and read without it: a stale read only delays or repeats a check. */
+#include "purge.h"
+
+#include <time.h>
+
+#include "atomic.h"
+#include "heap.h"
+#include "options.h"
+#include "segment.h"
+
+static _Atomic(int64_t) purge_next_due_ms;
+
+int64_t mxi_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t mxi_purge_schedule(void)
+{
+    int64_t due = mxi_now_ms() + mxi_options.purge_delay_ms;
+    int64_t current = mxi_atomic_load_relaxed(&purge_next_due_ms);
+    if (current == 0 || due < current) {
+        mxi_atomic_store_relaxed(&purge_next_due_ms, due);
+    }
+    return due;
+}
+
+void mxi_purge_set_next_due(int64_t due_ms)
+{
+    mxi_atomic_store_relaxed(&purge_next_due_ms, due_ms);
+}
+
+void mxi_purge_if_due(void)
+{
+    int64_t due = mxi_atomic_load_relaxed(&purge_next_due_ms);
+    if (due != 0) {
+        int64_t now = mxi_now_ms();
+        if (now >= due) {
+            mxi_segment_purge(now, false);
+        }
+    }
+}
+
+bool mxi_purge_all(void)
+{
+    bool released = mxi_heap_release_empty_pages(mxi_heap_tls);
+    released |= mxi_segment_purge(mxi_now_ms(), true);
+    return released;
+}

@@ -1,0 +1,23 @@
+/* When memory goes back to the OS: free slices are purged once they have stayed free for the
+ * purge delay, checked on the heaps' maintenance cadence; malloc_trim purges everything now. */
+#ifndef MX_PURGE_H
+#define MX_PURGE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+int64_t mxi_now_ms(void);
+
+/* Under the segment lock: the deadline for slices freed now, noted as the next due purge if
+ * it is the earliest. */
+int64_t mxi_purge_schedule(void);
+/* Under the segment lock: the earliest pending deadline after a purge pass (0: none). */
+void mxi_purge_set_next_due(int64_t due_ms);
+
+/* Purges what is due, if anything is; cheap when nothing is (one relaxed load). */
+void mxi_purge_if_due(void);
+
+/* Returns every free page and slice now; true if anything went back to the OS. */
+bool mxi_purge_all(void);
+
+#endif

@@ -1,0 +1,77 @@
+/* Cross-thread frees (see remote.h).
+ *
+ * Atomics: page->thread_free (CAS push by any thread; exchange-like CAS by the owner; the
+ * PARKED bit set by the owner, cleared by the first remote free after it). page->owner is read
+ * here to find the heap to wake.
+ * Locks: heap->lock guards heap->wake. A waker reads page->owner, locks that heap, and checks
+ * the owner again under the lock, because an adopter moves pages between heaps holding the old
+ * heap's lock. It is the only lock taken on this path and nothing is locked inside it. */
+#include "remote.h"
+
+#include "heap.h"
+#include "lock.h"
+
+/* Exactly one remote free observes PARKED (it clears the bit in the same CAS), so a page is
+ * pushed onto a wake list at most once per parking. */
+static void remote_wake(mx_page_t *page)
+{
+    mx_heap_t *heap;
+    for (;;) {
+        heap = (mx_heap_t *)(mxi_atomic_load_acquire(&page->owner) & ~MX_OWNER_FLAGS);
+        mxi_lock(&heap->lock);
+        if ((mx_heap_t *)(mxi_atomic_load_relaxed(&page->owner) & ~MX_OWNER_FLAGS) == heap) {
+            break;
+        }
+        mxi_unlock(&heap->lock);
+    }
+    page->wake_next = mxi_atomic_load_relaxed(&heap->wake);
+    mxi_atomic_store_relaxed(&heap->wake, page);
+    mxi_unlock(&heap->lock);
+}
+
+void mxi_remote_free(mx_page_t *page, mx_block_t *block)
+{
+    block->key = page->key;
+    uintptr_t old = mxi_atomic_load_relaxed(&page->thread_free);
+    do {
+        block->next = (mx_block_t *)(old & ~MX_THREAD_FREE_PARKED);
+    } while (!mxi_atomic_cas_weak_release(&page->thread_free, &old, (uintptr_t)block));
+    if (old & MX_THREAD_FREE_PARKED) {
+        remote_wake(page);
+    }
+}
+
+mx_block_t *mxi_remote_take(mx_page_t *page)
+{
+    uintptr_t old = mxi_atomic_load_relaxed(&page->thread_free);
+    if ((old & ~MX_THREAD_FREE_PARKED) == 0) {
+        return NULL;
+    }
+    old = atomic_exchange_explicit(&page->thread_free, old & MX_THREAD_FREE_PARKED,
+                                   memory_order_acquire);
+    return (mx_block_t *)(old & ~MX_THREAD_FREE_PARKED);
+}
+
+bool mxi_remote_try_park(mx_page_t *page)
+{
+    uintptr_t expected = 0;
+    return mxi_atomic_cas_strong_acq_rel(&page->thread_free, &expected, MX_THREAD_FREE_PARKED);
+}
+
+bool mxi_remote_unpark(mx_page_t *page)
+{
+    uintptr_t old = mxi_atomic_fetch_and_acq_rel(&page->thread_free, ~MX_THREAD_FREE_PARKED);
+    return (old & MX_THREAD_FREE_PARKED) != 0;
+}
+
+mx_page_t *mxi_remote_take_woken(mx_heap_t *heap)
+{
+    if (mxi_atomic_load_relaxed(&heap->wake) == NULL) {
+        return NULL;
+    }
+    mxi_lock(&heap->lock);
+    mx_page_t *list = mxi_atomic_load_relaxed(&heap->wake);
+    mxi_atomic_store_relaxed(&heap->wake, NULL);
+    mxi_unlock(&heap->lock);
+    return list;
+}

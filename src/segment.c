@@ -1,0 +1,393 @@
+/* Segments (see segment.h).
+ *
+ * Lock order: mxi_segment_lock is a leaf: nothing else is locked while it is held, and the
+ * OS layer (which takes no locks) is the only thing called under it.
+ *
+ * Invariants, under the lock: a slice's used_map bit is set iff page_of[slice] points to a
+ * descriptor other than mxi_page_none; a dirty_map bit is only set on a free slice;
+ * used_slices counts the used_map bits; a segment is in the segment map iff it is mapped. */
+#include "segment.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "debug.h"
+#include "os.h"
+#include "purge.h"
+#include "segment_map.h"
+
+mx_page_t mxi_page_none;
+mx_lock_t mxi_segment_lock = MX_LOCK_INIT;
+uintptr_t mxi_secret;
+
+static mx_segment_t *segment_list;
+static mx_segment_t *huge_list;
+static size_t segment_empty_count;
+
+static bool slice_is_used(const mx_segment_t *seg, size_t i)
+{
+    return (seg->used_map[i / 64] >> (i % 64)) & 1;
+}
+
+static void slices_mark(mx_segment_t *seg, size_t first, size_t count, mx_page_t *page)
+{
+    for (size_t i = first; i < first + count; i++) {
+        uint64_t bit = (uint64_t)1 << (i % 64);
+        if (page != &mxi_page_none) {
+            seg->used_map[i / 64] |= bit;
+            seg->dirty_map[i / 64] &= ~bit;
+        } else {
+            seg->used_map[i / 64] &= ~bit;
+            seg->dirty_map[i / 64] |= bit;
+        }
+        seg->page_of[i] = page;
+    }
+}
+
+static bool slices_any_dirty(const mx_segment_t *seg, size_t first, size_t count)
+{
+    for (size_t i = first; i < first + count; i++) {
+        if ((seg->dirty_map[i / 64] >> (i % 64)) & 1) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void segment_list_remove(mx_segment_t **list, mx_segment_t *seg)
+{
+    if (seg->prev != NULL) {
+        seg->prev->next = seg->next;
+    } else {
+        *list = seg->next;
+    }
+    if (seg->next != NULL) {
+        seg->next->prev = seg->prev;
+    }
+}
+
+static void segment_list_push(mx_segment_t **list, mx_segment_t *seg)
+{
+    seg->prev = NULL;
+    seg->next = *list;
+    if (*list != NULL) {
+        (*list)->prev = seg;
+    }
+    *list = seg;
+}
+
+/* The header is written before the segment is published in the map, so a racing free() of a
+ * wild pointer never sees a half-built header. */
+static void segment_init_header(mx_segment_t *seg, size_t size, mx_segment_kind_t kind,
+                                mx_page_t *fill)
+{
+    seg->cookie = (uintptr_t)seg ^ mxi_secret;
+    seg->size = size;
+    seg->kind = (uint8_t)kind;
+    for (size_t i = 0; i < MX_SLICE_COUNT; i++) {
+        seg->page_of[i] = fill;
+    }
+}
+
+static mx_segment_t *segment_new_locked(void)
+{
+    mx_segment_t *seg = mxi_os_map_aligned(MX_SEGMENT_SIZE, MX_SEGMENT_SIZE);
+    if (seg == NULL) {
+        return NULL;
+    }
+    segment_init_header(seg, MX_SEGMENT_SIZE, MX_SEGMENT_NORMAL, &mxi_page_none);
+    for (size_t i = 0; i < MX_SEGMENT_HEADER_SLICES; i++) {
+        seg->used_map[i / 64] |= (uint64_t)1 << (i % 64);
+    }
+    seg->used_slices = MX_SEGMENT_HEADER_SLICES;
+    segment_list_push(&segment_list, seg);
+    segment_empty_count++;
+    mxi_segment_map_set((uintptr_t)seg);
+    return seg;
+}
+
+static void segment_unmap_locked(mx_segment_t *seg)
+{
+    mxi_segment_map_clear((uintptr_t)seg);
+    segment_list_remove(&segment_list, seg);
+    segment_empty_count--;
+    mxi_os_unmap(seg, MX_SEGMENT_SIZE);
+}
+
+/* First fit over the slice bitmap, skipping full words. */
+static size_t segment_find_run(const mx_segment_t *seg, size_t count)
+{
+    size_t run = 0;
+    for (size_t i = MX_SEGMENT_HEADER_SLICES; i < MX_SLICE_COUNT; i++) {
+        if (i % 64 == 0 && seg->used_map[i / 64] == ~(uint64_t)0) {
+            i += 63;
+            run = 0;
+            continue;
+        }
+        if (slice_is_used(seg, i)) {
+            run = 0;
+        } else if (++run == count) {
+            return i + 1 - count;
+        }
+    }
+    return MX_SLICE_COUNT;
+}
+
+mx_page_t *mxi_segment_claim(uint32_t slices)
+{
+    MX_ASSERT(slices >= 1 && slices <= MX_SLICE_COUNT - MX_SEGMENT_HEADER_SLICES);
+    mxi_lock(&mxi_segment_lock);
+    mx_segment_t *seg;
+    size_t first = MX_SLICE_COUNT;
+    for (seg = segment_list; seg != NULL; seg = seg->next) {
+        if (MX_SLICE_COUNT - seg->used_slices >= slices) {
+            first = segment_find_run(seg, slices);
+            if (first != MX_SLICE_COUNT) {
+                break;
+            }
+        }
+    }
+    if (seg == NULL) {
+        seg = segment_new_locked();
+        if (seg == NULL) {
+            mxi_unlock(&mxi_segment_lock);
+            return NULL;
+        }
+        first = MX_SEGMENT_HEADER_SLICES;
+    }
+    if (seg->used_slices == MX_SEGMENT_HEADER_SLICES) {
+        segment_empty_count--;
+    }
+    mx_page_t *page = &seg->pages[first];
+    page->is_zero = !slices_any_dirty(seg, first, slices);
+    slices_mark(seg, first, slices, page);
+    seg->used_slices += slices;
+    page->slice_index = (uint16_t)first;
+    page->slice_count = slices;
+    page->kind = MX_PAGE_SMALL;
+    page->start = (uint8_t *)seg + first * MX_SLICE_SIZE;
+    mxi_unlock(&mxi_segment_lock);
+    return page;
+}
+
+void mxi_segment_release(mx_page_t *page)
+{
+    mx_segment_t *seg = mxi_segment_of(page);
+    mxi_lock(&mxi_segment_lock);
+    MX_ASSERT_INTERNAL(page->kind != MX_PAGE_NONE && page->kind != MX_PAGE_HUGE);
+    page->kind = MX_PAGE_NONE;
+    mxi_atomic_store_relaxed(&page->owner, 0);
+    slices_mark(seg, page->slice_index, page->slice_count, &mxi_page_none);
+    seg->used_slices -= page->slice_count;
+    if (seg->purge_at_ms == 0) {
+        seg->purge_at_ms = mxi_purge_schedule();
+    }
+    if (seg->used_slices == MX_SEGMENT_HEADER_SLICES) {
+        segment_empty_count++;
+        if (segment_empty_count > MX_SEGMENT_CACHE) {
+            segment_unmap_locked(seg);
+        }
+    }
+    mxi_unlock(&mxi_segment_lock);
+}
+
+/* Huge blocks start after the header, at the requested alignment, in a mapping aligned to
+ * MX_SEGMENT_SIZE (or more), so the header is found by masking like any other. */
+static size_t huge_block_offset(size_t alignment)
+{
+    size_t header = MX_SEGMENT_HEADER_SLICES * MX_SLICE_SIZE;
+    return (header + alignment - 1) & ~(alignment - 1);
+}
+
+static bool huge_mapping_size(size_t offset, size_t size, size_t *out)
+{
+    size_t page = mxi_os_page_size();
+    size_t total;
+    if (__builtin_add_overflow(offset, size, &total) ||
+        __builtin_add_overflow(total, page - 1, &total)) {
+        return false;
+    }
+    *out = total & ~(page - 1);
+    return true;
+}
+
+static void huge_init_page(mx_segment_t *seg, size_t offset)
+{
+    mx_page_t *page = &seg->pages[0];
+    page->kind = MX_PAGE_HUGE;
+    page->start = (uint8_t *)seg + offset;
+    page->block_size = seg->size - offset;
+    page->is_zero = true;
+    page->slice_count = 1;
+    page->reserved = 1;
+    page->used = 1;
+}
+
+mx_page_t *mxi_segment_huge_alloc(size_t size, size_t alignment)
+{
+    size_t offset = huge_block_offset(alignment);
+    size_t total;
+    if (!huge_mapping_size(offset, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t map_align = alignment > MX_SEGMENT_SIZE ? alignment : MX_SEGMENT_SIZE;
+    mx_segment_t *seg = mxi_os_map_aligned(total, map_align);
+    if (seg == NULL) {
+        return NULL;
+    }
+    mx_page_t *page = &seg->pages[0];
+    segment_init_header(seg, total, MX_SEGMENT_HUGE, page);
+    huge_init_page(seg, offset);
+    mxi_lock(&mxi_segment_lock);
+    segment_list_push(&huge_list, seg);
+    mxi_segment_map_set((uintptr_t)seg);
+    mxi_unlock(&mxi_segment_lock);
+    return page;
+}
+
+void mxi_segment_huge_free(mx_page_t *page)
+{
+    mx_segment_t *seg = mxi_segment_of(page);
+    mxi_lock(&mxi_segment_lock);
+    mxi_segment_map_clear((uintptr_t)seg);
+    segment_list_remove(&huge_list, seg);
+    mxi_unlock(&mxi_segment_lock);
+    mxi_os_unmap(seg, seg->size);
+}
+
+mx_page_t *mxi_segment_huge_resize(mx_page_t *page, size_t new_size)
+{
+    mx_segment_t *seg = mxi_segment_of(page);
+    size_t offset = (size_t)(page->start - (uint8_t *)seg);
+    size_t total;
+    if (!huge_mapping_size(offset, new_size, &total)) {
+        return NULL;
+    }
+    if (total == seg->size) {
+        return page;
+    }
+    if (mxi_os_resize_in_place(seg, seg->size, total)) {
+        seg->size = total;
+        page->block_size = total - offset;
+        return page;
+    }
+    /* Reserve an aligned range, then move the pages there: the kernel remaps them, so even a
+     * gigabyte block moves without a copy. */
+    mx_segment_t *to = mxi_os_map_aligned(total, MX_SEGMENT_SIZE);
+    if (to == NULL) {
+        return NULL;
+    }
+    mxi_lock(&mxi_segment_lock);
+    mxi_segment_map_clear((uintptr_t)seg);
+    segment_list_remove(&huge_list, seg);
+    if (!mxi_os_move(seg, seg->size, to, total)) {
+        segment_list_push(&huge_list, seg);
+        mxi_segment_map_set((uintptr_t)seg);
+        mxi_unlock(&mxi_segment_lock);
+        mxi_os_unmap(to, total);
+        return NULL;
+    }
+    to->size = total;
+    to->cookie = (uintptr_t)to ^ mxi_secret;
+    mx_page_t *moved = &to->pages[0];
+    for (size_t i = 0; i < MX_SLICE_COUNT; i++) {
+        to->page_of[i] = moved;
+    }
+    moved->start = (uint8_t *)to + offset;
+    moved->block_size = total - offset;
+    segment_list_push(&huge_list, to);
+    mxi_segment_map_set((uintptr_t)to);
+    mxi_unlock(&mxi_segment_lock);
+    return moved;
+}
+
+/* Purges each maximal run of dirty free slices in one madvise. */
+static bool segment_purge_locked(mx_segment_t *seg)
+{
+    bool released = false;
+    size_t i = MX_SEGMENT_HEADER_SLICES;
+    while (i < MX_SLICE_COUNT) {
+        if (!((seg->dirty_map[i / 64] >> (i % 64)) & 1)) {
+            i++;
+            continue;
+        }
+        size_t first = i;
+        while (i < MX_SLICE_COUNT && ((seg->dirty_map[i / 64] >> (i % 64)) & 1)) {
+            seg->dirty_map[i / 64] &= ~((uint64_t)1 << (i % 64));
+            i++;
+        }
+        mxi_os_purge((uint8_t *)seg + first * MX_SLICE_SIZE, (i - first) * MX_SLICE_SIZE);
+        released = true;
+    }
+    seg->purge_at_ms = 0;
+    return released;
+}
+
+bool mxi_segment_purge(int64_t now_ms, bool force)
+{
+    bool released = false;
+    int64_t next_due = 0;
+    mxi_lock(&mxi_segment_lock);
+    mx_segment_t *next;
+    for (mx_segment_t *seg = segment_list; seg != NULL; seg = next) {
+        next = seg->next;
+        if (force && seg->used_slices == MX_SEGMENT_HEADER_SLICES) {
+            segment_unmap_locked(seg);
+            released = true;
+            continue;
+        }
+        if (seg->purge_at_ms == 0) {
+            continue;
+        }
+        if (force || seg->purge_at_ms <= now_ms) {
+            released |= segment_purge_locked(seg);
+        } else if (next_due == 0 || seg->purge_at_ms < next_due) {
+            next_due = seg->purge_at_ms;
+        }
+    }
+    mxi_purge_set_next_due(next_due);
+    mxi_unlock(&mxi_segment_lock);
+    return released;
+}
+
+void mxi_segment_totals(mx_segment_totals_t *t)
+{
+    memset(t, 0, sizeof(*t));
+    mxi_lock(&mxi_segment_lock);
+    for (mx_segment_t *seg = segment_list; seg != NULL; seg = seg->next) {
+        t->segment_count++;
+        t->mapped_bytes += seg->size;
+        t->used_slice_bytes += (seg->used_slices - MX_SEGMENT_HEADER_SLICES) * MX_SLICE_SIZE;
+        for (size_t i = MX_SEGMENT_HEADER_SLICES; i < MX_SLICE_COUNT; i++) {
+            if ((seg->dirty_map[i / 64] >> (i % 64)) & 1) {
+                t->dirty_free_bytes += MX_SLICE_SIZE;
+            }
+            mx_page_t *page = seg->page_of[i];
+            if (page == &mxi_page_none || page != &seg->pages[i]) {
+                continue;
+            }
+            /* `used` belongs to the owner: a racy read gives a figure a moment old. */
+            if (page->kind == MX_PAGE_SMALL) {
+                t->live_block_bytes += (size_t)page->used * page->block_size;
+            } else if (page->kind == MX_PAGE_LARGE) {
+                t->live_block_bytes += page->block_size;
+            }
+        }
+    }
+    for (mx_segment_t *seg = huge_list; seg != NULL; seg = seg->next) {
+        t->huge_count++;
+        t->huge_bytes += seg->size;
+        t->live_block_bytes += seg->pages[0].block_size;
+    }
+    mxi_unlock(&mxi_segment_lock);
+}
+
+bool mxi_segment_owns(const void *p)
+{
+    if (!mxi_segment_map_contains((uintptr_t)p)) {
+        return false;
+    }
+    mx_segment_t *seg = mxi_segment_of(p);
+    return (uintptr_t)p - (uintptr_t)seg < seg->size;
+}

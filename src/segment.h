@@ -1,0 +1,72 @@
+/* Segments: MX_SEGMENT_SIZE regions aligned to their size, carved into slices that heaps claim
+ * as pages, plus huge segments that hold one block each. Masking a block address finds its
+ * segment; one load from page_of finds its page. */
+#ifndef MX_SEGMENT_H
+#define MX_SEGMENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "compiler.h"
+#include "lock.h"
+#include "types.h"
+
+/* The descriptor of every slice that holds no page: kind NONE, owner 0, so every check on it
+ * fails and free() reports the pointer. */
+extern mx_page_t mxi_page_none;
+
+/* Guards the segment list, the slice maps of every segment and the segment map. */
+extern mx_lock_t mxi_segment_lock;
+
+/* A random value fixed at initialization; mixed into page keys and segment cookies. */
+extern uintptr_t mxi_secret;
+
+MX_INLINE mx_segment_t *mxi_segment_of(const void *p)
+{
+    return (mx_segment_t *)((uintptr_t)p & ~(uintptr_t)(MX_SEGMENT_SIZE - 1));
+}
+
+MX_INLINE mx_page_t *mxi_segment_page_of(const void *p)
+{
+    return mxi_segment_of(p)->page_of[((uintptr_t)p >> MX_SLICE_SHIFT) & (MX_SLICE_COUNT - 1)];
+}
+
+/* Claims a run of `slices` free slices (reusing a free run, or mapping a new segment) and
+ * returns the descriptor of its first slice with slice_index, slice_count, start and is_zero
+ * set and kind MX_PAGE_SMALL; the caller sets the rest. NULL with errno ENOMEM if the OS
+ * refuses. */
+mx_page_t *mxi_segment_claim(uint32_t slices);
+
+/* Returns a page's slices to its segment. They stay resident until the purge delay passes;
+ * an empty segment beyond the small cache is unmapped at once. */
+void mxi_segment_release(mx_page_t *page);
+
+/* A huge block of `size` bytes aligned to `alignment`, in a mapping of its own. */
+mx_page_t *mxi_segment_huge_alloc(size_t size, size_t alignment);
+void mxi_segment_huge_free(mx_page_t *page);
+/* Resizes a huge block's mapping in place or by moving its pages (never by copying); returns
+ * the block's descriptor, which moves with the mapping, or NULL (block unchanged). */
+mx_page_t *mxi_segment_huge_resize(mx_page_t *page, size_t new_size);
+
+/* Purges free slices whose delay has passed (all of them if `force`), and with `force` unmaps
+ * every empty segment. Returns true if any memory went back to the OS. */
+bool mxi_segment_purge(int64_t now_ms, bool force);
+
+/* Totals for statistics, read under the segment lock. */
+typedef struct mx_segment_totals {
+    size_t segment_count;
+    size_t mapped_bytes;       /* normal segments */
+    size_t used_slice_bytes;   /* slices in pages (headers excluded) */
+    size_t dirty_free_bytes;   /* free slices not purged yet */
+    size_t huge_count;
+    size_t huge_bytes;
+    size_t live_block_bytes;   /* small pages: used * block_size; large and huge: block size */
+} mx_segment_totals_t;
+
+void mxi_segment_totals(mx_segment_totals_t *totals);
+
+/* True if p is inside memory malloc-x manages. Never faults. */
+bool mxi_segment_owns(const void *p);
+
+#endif

@@ -1,0 +1,24 @@
+/* The size-class tables (see size_class.h). Written once during process initialization,
+ * read-only afterwards. */
+#include "size_class.h"
+
+uint32_t mxi_size_class_block[MX_CLASS_COUNT];
+uint32_t mxi_size_class_slices[MX_CLASS_COUNT];
+
+void mxi_size_class_init(void)
+{
+    for (unsigned c = 1; c <= MX_LINEAR_MAX / MX_ALIGNMENT; c++) {
+        mxi_size_class_block[c] = c * MX_ALIGNMENT;
+    }
+    unsigned c = MX_LINEAR_MAX / MX_ALIGNMENT + 1;
+    for (size_t base = MX_LINEAR_MAX; base < MX_MEDIUM_MAX; base *= 2) {
+        for (unsigned step = 1; step <= MX_CLASSES_PER_DOUBLING; step++) {
+            mxi_size_class_block[c++] = (uint32_t)(base + step * (base / MX_CLASSES_PER_DOUBLING));
+        }
+    }
+    for (c = 1; c < MX_CLASS_COUNT; c++) {
+        size_t want = (size_t)mxi_size_class_block[c] * 8;
+        size_t slices = (want + MX_SLICE_SIZE - 1) / MX_SLICE_SIZE;
+        mxi_size_class_slices[c] = (uint32_t)(slices == 0 ? 1 : slices);
+    }
+}

@@ -1,0 +1,129 @@
+/* The data model: blocks, pages, segments and heaps, with the invariants each keeps and the
+ * writer of every field ("owner" is the thread whose heap owns the page; "any thread" fields
+ * are atomic; "immutable" fields do not change while the page is in use).
+ *
+ * Fields are ordered for the fast paths: the heap's direct table comes first, and the page
+ * fields malloc and free touch share the first cache line of a page. */
+#ifndef MX_TYPES_H
+#define MX_TYPES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "atomic.h"
+#include "config.h"
+#include "lock.h"
+
+/* A free block. `key` is the owning page's key while the block is free and 0 (or user data)
+ * while it is allocated: free() finding the key already in place is a double free. */
+typedef struct mx_block {
+    struct mx_block *next;
+    uintptr_t key;
+} mx_block_t;
+
+typedef enum mx_page_kind {
+    MX_PAGE_NONE = 0, /* a free slice or segment metadata: no block lives here */
+    MX_PAGE_SMALL,    /* many blocks of one size class, owned by a heap */
+    MX_PAGE_LARGE,    /* one block in a run of slices; any thread frees it straight back */
+    MX_PAGE_HUGE,     /* one block in a mapping of its own */
+} mx_page_kind_t;
+
+/* Flags in the low bits of mx_page.owner (heaps are aligned, so the bits are free). Any flag
+ * makes the owner's free fast path miss and take the slow path, which handles them all:
+ * one test guards every unusual state. */
+#define MX_OWNER_PARKED ((uintptr_t)1)  /* page is full and off its queue */
+#define MX_OWNER_ALIGNED ((uintptr_t)2) /* page handed out interior (aligned) pointers */
+#define MX_OWNER_FLAGS ((uintptr_t)3)
+
+/* Low bit of mx_page.thread_free: the owner parked the page and wants to hear of the first
+ * remote free into it. Blocks are 16-byte aligned, so the bit is free. */
+#define MX_THREAD_FREE_PARKED ((uintptr_t)1)
+
+struct mx_heap;
+
+/* A page: a run of slices holding blocks of one size class (or one large block).
+ * Invariant while in use, for small pages:
+ *   used == capacity - |free| - |local_free| - |thread_free|
+ * and every block on free, local_free or thread_free has key == page->key. */
+typedef struct mx_page {
+    mx_block_t *free;       /* owner: malloc pops from here and nothing else touches it */
+    uint32_t used;          /* owner: blocks handed out, minus the frees collected */
+    uint32_t capacity;      /* owner: blocks carved out of the page so far */
+    mx_block_t *local_free; /* owner: blocks the owner freed, swapped into free when empty */
+    uintptr_t key;          /* immutable: written into the second word of free blocks */
+    _Atomic(uintptr_t) owner;       /* owner or adopter writes; any thread reads: heap | flags */
+    _Atomic(uintptr_t) thread_free; /* any thread: remote frees, LIFO | MX_THREAD_FREE_PARKED */
+    uint8_t *start;      /* immutable: first block (large/huge: the block handed out) */
+    size_t block_size;   /* immutable: block size (large/huge: usable bytes from start) */
+    uint32_t reserved;   /* immutable: blocks that fit in the page */
+    uint16_t class_index;   /* immutable: size class of a small page */
+    uint8_t kind;           /* under the segment lock: mx_page_kind_t */
+    bool is_zero;           /* set by the segment layer: the slices read as zero */
+    bool is_parked;         /* owner: on the heap's parked list rather than its queue */
+    bool is_wake_pending;   /* owner: a remote free cleared PARKED; the page is coming back
+                               through the heap's wake list */
+    uint16_t slice_index;   /* under the segment lock: first slice of the run */
+    uint32_t slice_count;   /* under the segment lock: slices in the run */
+    struct mx_page *next;   /* owner: queue or parked list */
+    struct mx_page *prev;
+    struct mx_page *wake_next; /* under the owner heap's lock */
+} mx_page_t;
+
+typedef struct mx_page_queue {
+    mx_page_t *first;
+    mx_page_t *last;
+} mx_page_queue_t;
+
+typedef enum mx_segment_kind {
+    MX_SEGMENT_NORMAL = 1, /* MX_SEGMENT_SIZE bytes of slices shared by all heaps */
+    MX_SEGMENT_HUGE,       /* one huge block; may span several MX_SEGMENT_SIZE units */
+} mx_segment_kind_t;
+
+/* The header at the start of every segment. Everything here is written under the segment
+ * lock except the page descriptors, whose writers are listed in mx_page_t. page_of[] maps
+ * every slice to the descriptor of the page that covers it (the "none" sentinel for free
+ * slices and metadata), so free() finds a page with one load. */
+typedef struct mx_segment {
+    uintptr_t cookie;              /* immutable: address ^ secret, checks a header is ours */
+    size_t size;                   /* immutable: bytes mapped */
+    uint8_t kind;                  /* immutable: mx_segment_kind_t */
+    uint32_t used_slices;          /* slices in use, the header's included */
+    int64_t purge_at_ms;           /* when dirty free slices are due to be purged; 0: none */
+    struct mx_segment *next;       /* list of normal segments */
+    struct mx_segment *prev;
+    uint64_t used_map[MX_SLICE_COUNT / 64];  /* bit per slice: in use */
+    uint64_t dirty_map[MX_SLICE_COUNT / 64]; /* bit per slice: free but maybe resident */
+    mx_page_t *page_of[MX_SLICE_COUNT];
+    mx_page_t pages[MX_SLICE_COUNT]; /* descriptor of the page starting at each slice */
+} mx_segment_t;
+
+#define MX_SEGMENT_HEADER_SLICES ((sizeof(mx_segment_t) + MX_SLICE_SIZE - 1) / MX_SLICE_SIZE)
+
+#define MX_CLASS_COUNT (1 + MX_LINEAR_MAX / MX_ALIGNMENT + 9 * MX_CLASSES_PER_DOUBLING)
+
+typedef enum mx_heap_state {
+    MX_HEAP_LIVE = 1, /* owned by a running thread */
+    MX_HEAP_ABANDONED, /* its thread exited; pages wait for an adopter */
+    MX_HEAP_SPARE,     /* empty, ready for the next new thread */
+} mx_heap_state_t;
+
+/* A thread's heap. All fields are the owner's except where marked. Heaps are never unmapped:
+ * a remote free may still be on its way to an old owner's wake list, so a heap object is
+ * only ever recycled. */
+typedef struct mx_heap {
+    mx_page_t *direct[MX_DIRECT_COUNT]; /* (size + 15) / 16 -> page to pop from */
+    mx_page_queue_t queues[MX_CLASS_COUNT];
+    mx_page_t *parked;        /* full pages, off the queues until a free arrives */
+    uint32_t slow_count;      /* slow-path entries, for the maintenance cadence */
+    uint8_t state;            /* under the abandon lock: mx_heap_state_t */
+    mx_lock_t lock;           /* guards `wake` */
+    _Atomic(mx_page_t *) wake; /* under `lock`: parked pages a remote free brought back */
+    struct mx_heap *next_all;  /* under the registry lock: every heap ever made */
+    struct mx_heap *next_free; /* under the abandon lock: abandoned or spare heaps */
+} mx_heap_t;
+
+static_assert(MX_CLASS_COUNT == 89, "class table layout");
+static_assert(sizeof(mx_block_t) <= MX_MIN_BLOCK, "a free block fits the smallest class");
+
+#endif
