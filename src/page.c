@@ -75,9 +75,32 @@ uint32_t mxi_page_collect_remote(mx_page_t *page)
     return count;
 }
 
+/* Owner only: used + |free| + |local_free| == capacity (remote frees not yet collected are
+ * still counted in used), every free block carries the key and lies on the block grid. */
+static bool page_list_check(const mx_page_t *page, const mx_block_t *list, uint32_t *count)
+{
+    for (; list != NULL; list = list->next) {
+        if (list->key != page->key || !mxi_page_is_block_start(page, list) ||
+            ++*count > page->capacity) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool mxi_page_check(const mx_page_t *page)
+{
+    uint32_t count = 0;
+    return page->kind == MX_PAGE_SMALL && page->capacity <= page->reserved &&
+           page_list_check(page, page->free, &count) &&
+           page_list_check(page, page->local_free, &count) &&
+           count + page->used == page->capacity;
+}
+
 bool mxi_page_refill(mx_page_t *page)
 {
     MX_ASSERT_INTERNAL(page->free == NULL);
+    MX_ASSERT_EXPENSIVE(mxi_page_check(page));
     mxi_page_collect_remote(page);
     if (page->local_free != NULL) {
         page->free = page->local_free;

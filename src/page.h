@@ -39,6 +39,9 @@ void mxi_page_init_small(mx_page_t *page, struct mx_heap *heap, unsigned class_i
  * fresh blocks from the untouched tail. Returns true if page->free is now non-empty. */
 bool mxi_page_refill(mx_page_t *page);
 
+/* The page invariants of types.h, for MX_ASSERT_EXPENSIVE. */
+bool mxi_page_check(const mx_page_t *page);
+
 /* Moves remote frees onto local_free; returns how many there were. */
 uint32_t mxi_page_collect_remote(mx_page_t *page);
 

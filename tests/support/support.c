@@ -1,0 +1,126 @@
+#define _GNU_SOURCE
+#include "support.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+void mx_test_rng_seed(mx_test_rng_t *rng, uint64_t seed)
+{
+    rng->state = seed ? seed : 0x9e3779b97f4a7c15ull;
+}
+
+uint64_t mx_test_rng_next(mx_test_rng_t *rng)
+{
+    uint64_t x = rng->state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    rng->state = x;
+    return x * 0x2545f4914f6cdd1dull;
+}
+
+uint64_t mx_test_rng_range(mx_test_rng_t *rng, uint64_t lo, uint64_t hi)
+{
+    return lo + mx_test_rng_next(rng) % (hi - lo + 1);
+}
+
+static size_t statm_field(int index)
+{
+    char buf[128];
+    int fd = open("/proc/self/statm", O_RDONLY);
+    if (fd < 0) {
+        return 0;
+    }
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0) {
+        return 0;
+    }
+    buf[n] = '\0';
+    unsigned long fields[2] = {0, 0};
+    sscanf(buf, "%lu %lu", &fields[0], &fields[1]);
+    return fields[index] * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+size_t mx_test_vsize_bytes(void)
+{
+    return statm_field(0);
+}
+
+size_t mx_test_rss_bytes(void)
+{
+    return statm_field(1);
+}
+
+int mx_test_run_child(void (*fn)(void *), void *arg, char *out, size_t cap)
+{
+    int pipefd[2];
+    if (pipe(pipefd) != 0) {
+        return -1;
+    }
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(pipefd[0]);
+        dup2(pipefd[1], 2);
+        /* No core files from intended aborts. */
+        signal(SIGABRT, SIG_DFL);
+        fn(arg);
+        _exit(0);
+    }
+    close(pipefd[1]);
+    size_t len = 0;
+    for (;;) {
+        ssize_t n = read(pipefd[0], out + len, cap - 1 - len);
+        if (n <= 0) {
+            break;
+        }
+        len += (size_t)n;
+        if (len == cap - 1) {
+            break;
+        }
+    }
+    out[len] = '\0';
+    close(pipefd[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+}
+
+void mx_test_expect_abort(void (*fn)(void *), void *arg, const char *expected)
+{
+    char out[4096];
+    int sig = mx_test_run_child(fn, arg, out, sizeof(out));
+    if (sig != SIGABRT || strstr(out, expected) == NULL) {
+        print_error("child ended with signal %d, stderr: \"%s\"; expected SIGABRT and \"%s\"\n",
+                    sig, out, expected);
+        fail();
+    }
+}
+
+void mx_test_fill(void *p, size_t size, uint64_t tag)
+{
+    unsigned char *b = p;
+    uint64_t x = (uintptr_t)p ^ tag;
+    for (size_t i = 0; i < size; i++) {
+        b[i] = (unsigned char)(x + i * 131);
+    }
+}
+
+int mx_test_check(const void *p, size_t size, uint64_t tag)
+{
+    const unsigned char *b = p;
+    uint64_t x = (uintptr_t)p ^ tag;
+    for (size_t i = 0; i < size; i++) {
+        if (b[i] != (unsigned char)(x + i * 131)) {
+            return 0;
+        }
+    }
+    return 1;
+}

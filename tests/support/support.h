@@ -1,0 +1,38 @@
+/* Helpers shared by the malloc-x tests: a seeded PRNG, process memory figures, and death
+ * tests (run a function in a child, expect SIGABRT and an exact stderr line). */
+#ifndef MX_TEST_SUPPORT_H
+#define MX_TEST_SUPPORT_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+/* xorshift64*: deterministic for a given seed, so a failing run can be repeated. */
+typedef struct {
+    uint64_t state;
+} mx_test_rng_t;
+
+void mx_test_rng_seed(mx_test_rng_t *rng, uint64_t seed);
+uint64_t mx_test_rng_next(mx_test_rng_t *rng);
+/* Uniform in [lo, hi]. */
+uint64_t mx_test_rng_range(mx_test_rng_t *rng, uint64_t lo, uint64_t hi);
+
+/* Resident and virtual size of this process in bytes, from /proc/self/statm. */
+size_t mx_test_rss_bytes(void);
+size_t mx_test_vsize_bytes(void);
+
+/* Runs fn(arg) in a forked child with stderr captured. Returns the child's terminating signal
+ * (0 if it exited normally) and copies up to cap-1 bytes of its stderr into out. */
+int mx_test_run_child(void (*fn)(void *), void *arg, char *out, size_t cap);
+
+/* Fails the current test unless fn(arg), run in a child, dies of SIGABRT having written a
+ * stderr that contains `expected` (a substring, so the pointer value may vary). */
+void mx_test_expect_abort(void (*fn)(void *), void *arg, const char *expected);
+
+/* Fills/checks a block with a pattern derived from its address and a tag. */
+void mx_test_fill(void *p, size_t size, uint64_t tag);
+int mx_test_check(const void *p, size_t size, uint64_t tag);
+
+#endif

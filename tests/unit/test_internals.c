@@ -1,0 +1,119 @@
+/* Unit tests of malloc-x internals that have exact answers: the size-class table, the segment
+ * map, and the allocation-free formatter. Linked against the core objects without the
+ * standard-name overrides, so malloc here is glibc's. */
+#include "support.h"
+
+#include <string.h>
+
+#include "fmt.h"
+#include "segment_map.h"
+#include "size_class.h"
+
+static int setup_classes(void **state)
+{
+    (void)state;
+    mxi_size_class_init();
+    return 0;
+}
+
+/* Every size maps to a class whose block holds it, the class below would not, and no class
+ * wastes more than 12.5% of a block beyond the linear range. */
+static void test_size_class_fits_and_is_tight(void **state)
+{
+    (void)state;
+    for (size_t size = 0; size <= MX_MEDIUM_MAX; size++) {
+        unsigned c = mxi_size_class_of(size);
+        assert_true(c >= 1 && c < MX_CLASS_COUNT);
+        size_t block = mxi_size_class_block_size(c);
+        assert_true(block >= size);
+        assert_true(block >= MX_MIN_BLOCK);
+        if (c > 1) {
+            assert_true(mxi_size_class_block_size(c - 1) < size);
+        }
+        if (size > MX_LINEAR_MAX) {
+            assert_true((block - size) * 8 <= block);
+        }
+    }
+}
+
+static void test_size_class_table_is_monotonic_and_aligned(void **state)
+{
+    (void)state;
+    for (unsigned c = 1; c < MX_CLASS_COUNT; c++) {
+        size_t block = mxi_size_class_block_size(c);
+        assert_int_equal(block % MX_ALIGNMENT, 0);
+        if (c > 1) {
+            size_t prev = mxi_size_class_block_size(c - 1);
+            assert_true(block > prev);
+            /* Neighbouring classes are at most 12.5% apart past the linear range. */
+            if (prev >= MX_LINEAR_MAX) {
+                assert_true((block - prev) * 8 <= prev);
+            }
+        }
+        /* A page holds at least eight blocks and is a whole number of slices. */
+        size_t page = (size_t)mxi_size_class_page_slices(c) * MX_SLICE_SIZE;
+        assert_true(page / block >= 8);
+    }
+    assert_int_equal(mxi_size_class_block_size(MX_CLASS_COUNT - 1), MX_MEDIUM_MAX);
+}
+
+static void test_segment_map_set_and_clear(void **state)
+{
+    (void)state;
+    uintptr_t seg = (uintptr_t)7 << 40;
+    assert_false(mxi_segment_map_contains(seg));
+    mxi_segment_map_set(seg);
+    assert_true(mxi_segment_map_contains(seg));
+    assert_true(mxi_segment_map_contains(seg + MX_SEGMENT_SIZE - 1));
+    assert_false(mxi_segment_map_contains(seg + MX_SEGMENT_SIZE));
+    assert_false(mxi_segment_map_contains(seg - 1));
+    mxi_segment_map_clear(seg);
+    assert_false(mxi_segment_map_contains(seg));
+}
+
+static void test_segment_map_rejects_wild_addresses(void **state)
+{
+    (void)state;
+    assert_false(mxi_segment_map_contains(0));
+    assert_false(mxi_segment_map_contains((uintptr_t)1 << 47));
+    assert_false(mxi_segment_map_contains(UINTPTR_MAX));
+    assert_false(mxi_segment_map_contains((uintptr_t)0xffff800000000000ull));
+}
+
+static void test_fmt_formats_and_truncates(void **state)
+{
+    (void)state;
+    char buf[64];
+    mx_fmt_t f;
+    mxi_fmt_init(&f, buf, sizeof(buf));
+    mxi_fmt_str(&f, "n=");
+    mxi_fmt_u64(&f, 0);
+    mxi_fmt_str(&f, ",");
+    mxi_fmt_u64(&f, 18446744073709551615ull);
+    mxi_fmt_str(&f, ",");
+    mxi_fmt_ptr(&f, (void *)0xdeadbeef0ull);
+    mxi_fmt_str(&f, ",");
+    mxi_fmt_ptr(&f, NULL);
+    mxi_fmt_str(&f, ",");
+    mxi_fmt_u64_padded(&f, 42, 5);
+    assert_int_equal(f.len, strlen("n=0,18446744073709551615,0xdeadbeef0,(nil),   42"));
+    assert_memory_equal(buf, "n=0,18446744073709551615,0xdeadbeef0,(nil),   42", f.len);
+
+    char small[4];
+    mxi_fmt_init(&f, small, sizeof(small));
+    mxi_fmt_str(&f, "abcdefgh");
+    assert_int_equal(f.len, 8);
+    assert_memory_equal(small, "abcd", 4);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_size_class_fits_and_is_tight, setup_classes),
+        cmocka_unit_test_setup(test_size_class_table_is_monotonic_and_aligned, setup_classes),
+        cmocka_unit_test(test_segment_map_set_and_clear),
+        cmocka_unit_test(test_segment_map_rejects_wild_addresses),
+        cmocka_unit_test(test_fmt_formats_and_truncates),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
