@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "debug.h"
+#include "purge.h"
 #include "segment.h"
 #include "size_class.h"
 
@@ -16,6 +17,7 @@ void *mxi_alloc_large(size_t size, size_t alignment)
         errno = ENOMEM;
         return NULL;
     }
+    mxi_purge_if_due();
     size_t slack = alignment > MX_SLICE_SIZE ? alignment - MX_SLICE_SIZE : 0;
     if (size + slack > MX_LARGE_MAX) {
         mx_page_t *huge = mxi_segment_huge_alloc(size, alignment);

@@ -125,11 +125,10 @@ static void heap_release_page(mx_heap_t *heap, mx_page_t *page)
     mxi_segment_release(page);
 }
 
-/* Runs every MX_MAINTENANCE_INTERVAL slow-path entries, so its cost is spread thin: purge
- * what is due and take over the pages of an exited thread if one is waiting. */
+/* Runs every MX_MAINTENANCE_INTERVAL slow-path entries, so its cost is spread thin: take
+ * over the pages of an exited thread if one is waiting. */
 MX_NOINLINE static void heap_maintain(mx_heap_t *heap)
 {
-    mxi_purge_if_due();
     mxi_abandon_adopt(heap);
 }
 
@@ -141,6 +140,7 @@ mx_page_t *mxi_heap_page_for_class(mx_heap_t *heap, unsigned class_index)
     if (++heap->slow_count % MX_MAINTENANCE_INTERVAL == 0) {
         heap_maintain(heap);
     }
+    mxi_purge_if_due();
     heap_take_woken(heap);
     mx_page_queue_t *q = &heap->queues[class_index];
     mx_page_t *page = q->first;
