@@ -82,11 +82,11 @@ static void adopt_page(mx_heap_t *heap, mx_page_t *page)
     mxi_atomic_store_release(&page->owner, (uintptr_t)heap | flags);
 }
 
-void mxi_abandon_adopt(mx_heap_t *heap)
+bool mxi_abandon_adopt(mx_heap_t *heap)
 {
     mx_heap_t *old = mxi_abandon_take_abandoned();
     if (old == NULL) {
-        return;
+        return false;
     }
     mxi_lock(&old->lock);
     for (unsigned c = 1; c < MX_CLASS_COUNT; c++) {
@@ -131,4 +131,5 @@ void mxi_abandon_adopt(mx_heap_t *heap)
     old->next_free = spare_list;
     spare_list = old;
     mxi_unlock(&mxi_abandon_lock);
+    return true;
 }

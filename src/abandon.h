@@ -5,6 +5,8 @@
 #ifndef MX_ABANDON_H
 #define MX_ABANDON_H
 
+#include <stdbool.h>
+
 #include "types.h"
 
 /* The exiting thread gives up its heap; its TLS heap becomes the empty heap. */
@@ -16,8 +18,8 @@ mx_heap_t *mxi_abandon_take_abandoned(void);
 /* A spare heap without pages (NULL if none). */
 mx_heap_t *mxi_abandon_take_spare(void);
 
-/* Moves the pages of one abandoned heap, if any is waiting, into heap. */
-void mxi_abandon_adopt(mx_heap_t *heap);
+/* Moves the pages of one abandoned heap, if any is waiting, into heap; false if none was. */
+bool mxi_abandon_adopt(mx_heap_t *heap);
 
 /* Guards the abandoned and spare lists; a leaf except that adoption takes a heap's lock
  * after releasing it. */

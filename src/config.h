@@ -47,9 +47,6 @@
  * faulted in. */
 #define MX_EXTEND_SIZE ((size_t)4 << 10)
 
-/* Slow-path entries between two maintenance passes of a heap. */
-#define MX_MAINTENANCE_INTERVAL 64
-
 /* Milliseconds a free slice stays committed before it is purged (returned with madvise). */
 #define MX_PURGE_DELAY_MS 10
 

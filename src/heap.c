@@ -47,7 +47,6 @@ void mxi_heap_reset(mx_heap_t *heap)
         heap->direct[i] = &mxi_page_empty;
     }
     heap->parked = NULL;
-    heap->slow_count = 0;
     mxi_atomic_store_relaxed(&heap->wake, NULL);
 }
 
@@ -125,24 +124,10 @@ static void heap_release_page(mx_heap_t *heap, mx_page_t *page)
     mxi_segment_release(page);
 }
 
-/* Runs every MX_MAINTENANCE_INTERVAL slow-path entries, so its cost is spread thin: take
- * over the pages of an exited thread if one is waiting. */
-MX_NOINLINE static void heap_maintain(mx_heap_t *heap)
+/* Walks a queue from the front for a page with free blocks: its own free list, its local and
+ * remote frees, or fresh blocks carved from its tail. Full pages met on the way are parked. */
+static mx_page_t *heap_queue_find(mx_heap_t *heap, mx_page_queue_t *q)
 {
-    mxi_abandon_adopt(heap);
-}
-
-/* The slow path of malloc: the page at the front of the queue ran out of free blocks. Try, in
- * order: its local and remote frees, fresh blocks carved from its tail, the next pages of the
- * queue (parking the full ones), and finally a new page from the segments. */
-mx_page_t *mxi_heap_page_for_class(mx_heap_t *heap, unsigned class_index)
-{
-    if (++heap->slow_count % MX_MAINTENANCE_INTERVAL == 0) {
-        heap_maintain(heap);
-    }
-    mxi_purge_if_due();
-    heap_take_woken(heap);
-    mx_page_queue_t *q = &heap->queues[class_index];
     mx_page_t *page = q->first;
     while (page != NULL) {
         if (page->free != NULL || mxi_page_refill(page)) {
@@ -153,18 +138,41 @@ mx_page_t *mxi_heap_page_for_class(mx_heap_t *heap, unsigned class_index)
         }
         /* A page with a wake in flight cannot be parked again (it would go on a wake list
          * twice); it stays where it is until the wake arrives. */
-        if (!page->is_wake_pending) {
-            if (!mxi_remote_try_park(page)) {
-                continue; /* a remote free arrived since the refill: take it */
-            }
-            mx_page_t *next = page->next;
-            mxi_page_queue_park(heap, page);
-            page = next;
-        } else {
+        if (page->is_wake_pending) {
             page = page->next;
+            continue;
         }
+        if (!mxi_remote_try_park(page)) {
+            continue; /* a remote free arrived since the refill: take it */
+        }
+        mx_page_t *next = page->next;
+        mxi_page_queue_park(heap, page);
+        page = next;
     }
-    page = mxi_segment_claim(mxi_size_class_page_slices(class_index));
+    return NULL;
+}
+
+/* The slow path of malloc for one size class: the page at the front of the queue ran out of
+ * free blocks. Try the rest of the queue, then the pages of an exited thread, and finally a
+ * new page from the segments. Purging that is due happens here too, off the fast path. */
+mx_page_t *mxi_heap_page_for_class(mx_heap_t *heap, unsigned class_index)
+{
+    mxi_purge_if_due();
+    heap_take_woken(heap);
+    mx_page_queue_t *q = &heap->queues[class_index];
+    for (;;) {
+        mx_page_t *page = heap_queue_find(heap, q);
+        if (page != NULL) {
+            return page;
+        }
+        /* Pages of exited threads come before fresh memory: adopting them reuses their free
+         * blocks and collects what other threads freed into them. */
+        if (!mxi_abandon_adopt(heap)) {
+            break;
+        }
+        heap_take_woken(heap);
+    }
+    mx_page_t *page = mxi_segment_claim(mxi_size_class_page_slices(class_index));
     if (page == NULL) {
         return NULL;
     }

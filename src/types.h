@@ -115,7 +115,6 @@ typedef struct mx_heap {
     mx_page_t *direct[MX_DIRECT_COUNT]; /* (size + 15) / 16 -> page to pop from */
     mx_page_queue_t queues[MX_CLASS_COUNT];
     mx_page_t *parked;        /* full pages, off the queues until a free arrives */
-    uint32_t slow_count;      /* slow-path entries, for the maintenance cadence */
     uint8_t state;            /* under the abandon lock: mx_heap_state_t */
     mx_lock_t lock;           /* guards `wake` */
     _Atomic(mx_page_t *) wake; /* under `lock`: parked pages a remote free brought back */
