@@ -18,6 +18,11 @@ void *mxi_alloc_large(size_t size, size_t alignment)
         return NULL;
     }
     mxi_purge_if_due();
+    if (size < MX_MIN_BLOCK) {
+        size = MX_MIN_BLOCK;
+    }
+    /* Runs start on slice boundaries, so an alignment above a slice needs up to this much
+     * room in front of the block. */
     size_t slack = alignment > MX_SLICE_SIZE ? alignment - MX_SLICE_SIZE : 0;
     if (size + slack > MX_LARGE_MAX) {
         mx_page_t *huge = mxi_segment_huge_alloc(size, alignment);
