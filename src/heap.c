@@ -106,7 +106,7 @@ static void heap_take_woken(mx_heap_t *heap)
         page->wake_next = NULL;
         page->is_wake_pending = false;
         if (page->is_parked) {
-            mxi_page_queue_unpark(heap, page);
+            mxi_page_queue_unpark(heap, page, /*at_front=*/true);
         }
         page = next;
     }
@@ -188,7 +188,9 @@ void mxi_heap_free_flagged(mx_heap_t *heap, mx_page_t *page, mx_block_t *block)
         if (!mxi_remote_unpark(page)) {
             page->is_wake_pending = true;
         }
-        mxi_page_queue_unpark(heap, page);
+        /* To the back: a program freeing a whole working set unparks page after page, and
+         * each must not become the queue head, which is kept even when empty. */
+        mxi_page_queue_unpark(heap, page, /*at_front=*/false);
     }
     mxi_page_push_local(page, block);
     if (page->used == 0) {

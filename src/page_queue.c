@@ -89,7 +89,7 @@ void mxi_page_queue_park(mx_heap_t *heap, mx_page_t *page)
     mxi_atomic_store_relaxed(&page->owner, mxi_atomic_load_relaxed(&page->owner) | MX_OWNER_PARKED);
 }
 
-void mxi_page_queue_unpark(mx_heap_t *heap, mx_page_t *page)
+void mxi_page_queue_unpark(mx_heap_t *heap, mx_page_t *page, bool at_front)
 {
     if (page->prev != NULL) {
         page->prev->next = page->next;
@@ -102,7 +102,11 @@ void mxi_page_queue_unpark(mx_heap_t *heap, mx_page_t *page)
     page->is_parked = false;
     mxi_atomic_store_relaxed(&page->owner,
                              mxi_atomic_load_relaxed(&page->owner) & ~MX_OWNER_PARKED);
-    mxi_page_queue_push_front(heap, page);
+    if (at_front) {
+        mxi_page_queue_push_front(heap, page);
+    } else {
+        mxi_page_queue_push_back(heap, page);
+    }
 }
 
 void mxi_page_queue_refresh_direct(mx_heap_t *heap)

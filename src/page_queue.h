@@ -4,6 +4,8 @@
 #ifndef MX_PAGE_QUEUE_H
 #define MX_PAGE_QUEUE_H
 
+#include <stdbool.h>
+
 #include "types.h"
 
 void mxi_page_queue_push_front(mx_heap_t *heap, mx_page_t *page);
@@ -11,10 +13,11 @@ void mxi_page_queue_push_back(mx_heap_t *heap, mx_page_t *page);
 void mxi_page_queue_remove(mx_heap_t *heap, mx_page_t *page);
 void mxi_page_queue_move_to_front(mx_heap_t *heap, mx_page_t *page);
 
-/* Moves a full page from its queue to the parked list, and back. The PARKED owner flag makes
- * the owner's own free of a block in it take the slow path, which unparks it. */
+/* Moves a full page from its queue to the parked list, and back (to the front when it should be
+ * allocated from next). The PARKED owner flag makes the owner's own free of a block in it take
+ * the slow path, which unparks it. */
 void mxi_page_queue_park(mx_heap_t *heap, mx_page_t *page);
-void mxi_page_queue_unpark(mx_heap_t *heap, mx_page_t *page);
+void mxi_page_queue_unpark(mx_heap_t *heap, mx_page_t *page, bool at_front);
 
 /* Points every direct-table entry at its class's first page (or the empty page). */
 void mxi_page_queue_refresh_direct(mx_heap_t *heap);

@@ -1,0 +1,356 @@
+/* Death tests: each misuse of the allocation API that malloc-x promises to detect must stop the
+ * process with SIGABRT and one line on stderr naming the pointer (DESIGN.md, "Semantics at the
+ * edges"). Each case runs in a forked child through mx_test_expect_abort, so one case's abort
+ * cannot hide another's.
+ *
+ * The pointers are prepared in the parent before the fork wherever possible, so the expected
+ * line can name the exact pointer: the child is a copy of the parent's address space, and the
+ * allocator formats the pointer as glibc's "%p" does (0x followed by lowercase hex).
+ *
+ * Not detected, by design, and therefore not tested: free of an interior pointer of a SMALL block
+ * on its owner thread. The free fast path masks to the segment, indexes the page and pushes the
+ * block; telling an interior pointer from a block start would need a division by the block size
+ * on every free, which the fast path does not pay for. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "support.h"
+
+#include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define MSG_DOUBLE_FREE "malloc-x: free(): double free of "
+#define MSG_INVALID_FREE "malloc-x: free(): invalid pointer "
+#define MSG_NOT_OURS " (not allocated by malloc-x)"
+#define MSG_NOT_START " (not the start of a block)"
+#define MSG_REALLOC_FREED "malloc-x: realloc(): pointer "
+#define MSG_ALREADY_FREE " is already free"
+#define MSG_USABLE_INVALID "malloc-x: malloc_usable_size(): invalid pointer "
+
+/* Where the child's misuse takes its pointer from; filled in by the parent before the fork. */
+typedef struct {
+    void *ptr;
+} case_arg_t;
+
+/* A global array: static storage, never returned by any allocator. */
+static char g_global_array[256];
+
+/* The expected line is prefix + "%p" of ptr + suffix + newline. The generic part (prefix up to
+ * "0x", and the suffix) is checked first so a wrong pointer and a wrong message are told apart in
+ * the log. */
+static void expect_abort_naming(void (*fn)(void *), case_arg_t *arg, const char *prefix,
+                                const void *ptr, const char *suffix)
+{
+    char expected[256];
+    char generic[256];
+    /* The newline pins the end of the pointer: no extra digits, nothing after the message. */
+    snprintf(expected, sizeof(expected), "%s%p%s\n", prefix, ptr, suffix);
+    snprintf(generic, sizeof(generic), "%s0x", prefix);
+    /* glibc prints "0x" plus lowercase hex for any non-NULL pointer; if that ever changed the
+     * exact check below would compare against the wrong text. */
+    assert_true(strncmp(expected, generic, strlen(generic)) == 0);
+    mx_test_expect_abort(fn, arg, generic);
+    if (suffix[0] != '\0') {
+        mx_test_expect_abort(fn, arg, suffix);
+    }
+    mx_test_expect_abort(fn, arg, expected);
+}
+
+/* ---- bodies run in the child ---- */
+
+static void child_free_twice(void *a)
+{
+    void *p = ((case_arg_t *)a)->ptr;
+    free(p);
+    free(p);
+}
+
+static void child_free_once(void *a)
+{
+    free(((case_arg_t *)a)->ptr);
+}
+
+static void *thread_free_once(void *p)
+{
+    free(p);
+    return NULL;
+}
+
+static void *thread_free_twice(void *p)
+{
+    free(p);
+    free(p);
+    return NULL;
+}
+
+/* The first free happens on another thread (a remote free, or a free into a page whose owner is
+ * busy elsewhere); the owner then frees the same block again. */
+static void child_remote_then_local_free(void *a)
+{
+    void *p = ((case_arg_t *)a)->ptr;
+    pthread_t t;
+    if (pthread_create(&t, NULL, thread_free_once, p) != 0) {
+        _exit(3);
+    }
+    pthread_join(t, NULL);
+    free(p);
+}
+
+/* Both frees come from a thread that did not allocate the block. */
+static void child_remote_double_free(void *a)
+{
+    void *p = ((case_arg_t *)a)->ptr;
+    pthread_t t;
+    if (pthread_create(&t, NULL, thread_free_twice, p) != 0) {
+        _exit(3);
+    }
+    pthread_join(t, NULL);
+}
+
+static void child_realloc_freed(void *a)
+{
+    void *p = ((case_arg_t *)a)->ptr;
+    free(p);
+    void *q = realloc(p, 64);
+    /* Reaching here means the misuse went unnoticed; keep q alive so it cannot be elided. */
+    fprintf(stderr, "realloc returned %p\n", q);
+}
+
+static void child_usable_size(void *a)
+{
+    size_t n = malloc_usable_size(((case_arg_t *)a)->ptr);
+    fprintf(stderr, "malloc_usable_size returned %zu\n", n);
+}
+
+/* ---- double free ---- */
+
+static void test_double_free_small(void **state)
+{
+    (void)state;
+    case_arg_t arg = {malloc(32)};
+    assert_non_null(arg.ptr);
+    expect_abort_naming(child_free_twice, &arg, MSG_DOUBLE_FREE, arg.ptr, "");
+    free(arg.ptr);
+}
+
+static void test_double_free_medium(void **state)
+{
+    (void)state;
+    case_arg_t arg = {malloc(5000)};
+    assert_non_null(arg.ptr);
+    expect_abort_naming(child_free_twice, &arg, MSG_DOUBLE_FREE, arg.ptr, "");
+    free(arg.ptr);
+}
+
+/* The block was freed once and handed out again at the same address, so the allocator must judge
+ * the second free by the block's current state, not by its history. An allocator that keeps
+ * freed blocks on a separate list (local_free) hands the address back only once the page's other
+ * blocks are used up, so allocate until it comes back. */
+#define REUSE_MAX_TRIES 100000
+
+static void test_double_free_after_reuse(void **state)
+{
+    (void)state;
+    void *first = malloc(64);
+    assert_non_null(first);
+    free(first);
+    void **extra = malloc(REUSE_MAX_TRIES * sizeof(void *));
+    assert_non_null(extra);
+    size_t extra_count = 0;
+    case_arg_t arg = {malloc(64)};
+    assert_non_null(arg.ptr);
+    while (arg.ptr != first && extra_count < REUSE_MAX_TRIES) {
+        extra[extra_count++] = arg.ptr;
+        arg.ptr = malloc(64);
+        assert_non_null(arg.ptr);
+    }
+    print_message("reuse: first %p, reused %p after %zu other allocations%s\n", first, arg.ptr,
+                  extra_count, first == arg.ptr ? "" : " (address never came back)");
+    expect_abort_naming(child_free_twice, &arg, MSG_DOUBLE_FREE, arg.ptr, "");
+    free(arg.ptr);
+    for (size_t i = 0; i < extra_count; i++) {
+        free(extra[i]);
+    }
+    free(extra);
+}
+
+static void test_double_free_first_on_other_thread(void **state)
+{
+    (void)state;
+    case_arg_t arg = {malloc(32)};
+    assert_non_null(arg.ptr);
+    expect_abort_naming(child_remote_then_local_free, &arg, MSG_DOUBLE_FREE, arg.ptr, "");
+    free(arg.ptr);
+}
+
+static void test_double_free_both_on_other_thread(void **state)
+{
+    (void)state;
+    case_arg_t arg = {malloc(32)};
+    assert_non_null(arg.ptr);
+    expect_abort_naming(child_remote_double_free, &arg, MSG_DOUBLE_FREE, arg.ptr, "");
+    free(arg.ptr);
+}
+
+/* ---- pointers malloc-x never returned ---- */
+
+static void test_free_stack_address(void **state)
+{
+    (void)state;
+    /* The child is a copy of this process, so this frame (and buf) exists in it too. */
+    char buf[64];
+    memset(buf, 0, sizeof(buf));
+    case_arg_t arg = {buf + 16};
+    expect_abort_naming(child_free_once, &arg, MSG_INVALID_FREE, arg.ptr, MSG_NOT_OURS);
+}
+
+static void test_free_global_array(void **state)
+{
+    (void)state;
+    case_arg_t arg = {g_global_array};
+    expect_abort_naming(child_free_once, &arg, MSG_INVALID_FREE, arg.ptr, MSG_NOT_OURS);
+}
+
+/* Stands in for a pointer from another allocator: memory malloc-x did not map. */
+static void test_free_foreign_mmap(void **state)
+{
+    (void)state;
+    size_t len = 1 << 20;
+    char *region = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(region != MAP_FAILED);
+    memset(region, 0xab, 4096);
+    case_arg_t arg = {region + 4096 + 64};
+    expect_abort_naming(child_free_once, &arg, MSG_INVALID_FREE, arg.ptr, MSG_NOT_OURS);
+    munmap(region, len);
+}
+
+static void test_free_low_address(void **state)
+{
+    (void)state;
+    case_arg_t arg = {(void *)0x1000};
+    expect_abort_naming(child_free_once, &arg, MSG_INVALID_FREE, arg.ptr, MSG_NOT_OURS);
+}
+
+/* ---- interior pointers of blocks the allocator can check cheaply ---- */
+
+static void test_free_interior_large(void **state)
+{
+    (void)state;
+    char *block = malloc(1 << 20);
+    assert_non_null(block);
+    case_arg_t arg = {block + 64};
+    expect_abort_naming(child_free_once, &arg, MSG_INVALID_FREE, arg.ptr, MSG_NOT_START);
+    free(block);
+}
+
+static void test_free_interior_huge(void **state)
+{
+    (void)state;
+    char *block = malloc((size_t)100 << 20);
+    assert_non_null(block);
+    case_arg_t arg = {block + 4096};
+    expect_abort_naming(child_free_once, &arg, MSG_INVALID_FREE, arg.ptr, MSG_NOT_START);
+    free(block);
+}
+
+/* ---- other entry points ---- */
+
+static void test_realloc_freed_small(void **state)
+{
+    (void)state;
+    case_arg_t arg = {malloc(32)};
+    assert_non_null(arg.ptr);
+    expect_abort_naming(child_realloc_freed, &arg, MSG_REALLOC_FREED, arg.ptr, MSG_ALREADY_FREE);
+    free(arg.ptr);
+}
+
+static void test_usable_size_stack_address(void **state)
+{
+    (void)state;
+    char buf[64];
+    memset(buf, 0, sizeof(buf));
+    case_arg_t arg = {buf + 8};
+    expect_abort_naming(child_usable_size, &arg, MSG_USABLE_INVALID, arg.ptr, MSG_NOT_OURS);
+}
+
+/* ---- positive control ---- */
+
+static void *thread_alloc_free(void *unused)
+{
+    (void)unused;
+    for (size_t size = 1; size <= (1 << 20); size *= 3) {
+        void *p = malloc(size);
+        memset(p, 1, size);
+        free(p);
+    }
+    return NULL;
+}
+
+/* A correct program in a child exits normally and prints nothing: without this, every death test
+ * above could pass because the child aborts for some unrelated reason (they also match the
+ * message, but this pins the harness itself). */
+static void child_correct_program(void *unused)
+{
+    (void)unused;
+    void *keep[64];
+    for (int i = 0; i < 64; i++) {
+        keep[i] = malloc((size_t)(i * 97 + 1));
+        memset(keep[i], i, (size_t)(i * 97 + 1));
+    }
+    pthread_t t;
+    if (pthread_create(&t, NULL, thread_alloc_free, NULL) != 0) {
+        _exit(3);
+    }
+    pthread_join(t, NULL);
+    void *big = malloc((size_t)100 << 20);
+    free(big);
+    void *q = realloc(keep[0], 5000);
+    keep[0] = q;
+    void *al = NULL;
+    if (posix_memalign(&al, 4096, 100) != 0) {
+        _exit(4);
+    }
+    free(al);
+    for (int i = 0; i < 64; i++) {
+        free(keep[i]);
+    }
+}
+
+static void test_positive_control(void **state)
+{
+    (void)state;
+    char out[4096];
+    int sig = mx_test_run_child(child_correct_program, NULL, out, sizeof(out));
+    if (sig != 0 || out[0] != '\0') {
+        print_error("correct program: signal %d, stderr \"%s\"\n", sig, out);
+    }
+    assert_int_equal(sig, 0);
+    assert_string_equal(out, "");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_positive_control),
+        cmocka_unit_test(test_double_free_small),
+        cmocka_unit_test(test_double_free_medium),
+        cmocka_unit_test(test_double_free_after_reuse),
+        cmocka_unit_test(test_double_free_first_on_other_thread),
+        cmocka_unit_test(test_double_free_both_on_other_thread),
+        cmocka_unit_test(test_free_stack_address),
+        cmocka_unit_test(test_free_global_array),
+        cmocka_unit_test(test_free_foreign_mmap),
+        cmocka_unit_test(test_free_low_address),
+        cmocka_unit_test(test_free_interior_large),
+        cmocka_unit_test(test_free_interior_huge),
+        cmocka_unit_test(test_realloc_freed_small),
+        cmocka_unit_test(test_usable_size_stack_address),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
