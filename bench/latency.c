@@ -1,0 +1,257 @@
+// latency: the distribution of single malloc and free call times under a
+// mixed multi-threaded load; the tail, not the mean.
+//
+// usage: latency THREADS [OPS] [SLOTS]
+// Each thread runs OPS operations (OPS is per thread: the sample count per
+// thread is what the percentiles need) on its own array of SLOTS live blocks:
+// pick a slot, free its block, allocate a new one. Sizes are mostly small
+// (16..256 B), sometimes medium (1..16 KiB), rarely large (64 KiB..1 MiB),
+// so the slow paths (refills, page claims, large mappings, returning memory)
+// happen now and then, as in a real program. One slot in eight is given to
+// the neighbouring thread instead of being freed locally, so remote-free
+// handling shows up too (those frees are timed by the receiver).
+// Each call is timed with rdtscp before and after and stored in a
+// preallocated array (mmap'ed, so the allocator under test does not see it);
+// ticks are converted to ns with a TSC rate measured against CLOCK_MONOTONIC.
+// The fixed cost of the timing itself (median of empty measurements) is
+// reported as overhead_ns and not subtracted.
+#include <stdatomic.h>
+#include <sys/mman.h>
+#include <x86intrin.h>
+
+#include "bench_util.h"
+
+typedef struct block {
+    struct block *next;
+} block_t;
+
+typedef struct {
+    _Alignas(64) _Atomic(block_t *) head;
+} mailbox_t;
+
+typedef struct {
+    int id;
+    int threads;
+    uint64_t ops;
+    size_t slot_count;
+    mailbox_t *mailboxes;
+    bench_barrier_t *start;
+    uint32_t *malloc_ticks; // one sample per malloc call
+    uint32_t *free_ticks;   // one sample per free call; remote ones included
+    uint64_t free_samples;
+} worker_t;
+
+static inline uint64_t ticks(void)
+{
+    unsigned aux;
+    return __rdtscp(&aux);
+}
+
+static uint32_t clamp32(uint64_t v)
+{
+    return v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+}
+
+static void *map_array(size_t bytes)
+{
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
+                   -1, 0);
+    if (p == MAP_FAILED) {
+        bench_die("mmap of the sample arrays");
+    }
+    return p;
+}
+
+static size_t pick_size(bench_rng_t *rng)
+{
+    uint64_t r = bench_rng_next(rng) % 1000;
+    if (r < 900) {
+        return bench_rng_range(rng, 16, 256);
+    }
+    if (r < 998) {
+        return bench_rng_range(rng, 1024, 16384);
+    }
+    return bench_rng_range(rng, (size_t)64 << 10, (size_t)1 << 20);
+}
+
+static void timed_free(worker_t *w, void *p)
+{
+    uint64_t t0 = ticks();
+    free(p);
+    uint64_t t1 = ticks();
+    w->free_ticks[w->free_samples++] = clamp32(t1 - t0);
+}
+
+static void drain(worker_t *w)
+{
+    block_t *b = atomic_exchange_explicit(&w->mailboxes[w->id].head, NULL, memory_order_acquire);
+    while (b != NULL) {
+        block_t *next = b->next;
+        timed_free(w, b);
+        b = next;
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    worker_t *w = arg;
+    bench_rng_t rng;
+    bench_rng_seed(&rng, 9000 + (uint64_t)w->id);
+    char **slots = map_array(w->slot_count * sizeof(char *));
+    for (size_t i = 0; i < w->slot_count; i++) {
+        size_t size = pick_size(&rng);
+        slots[i] = bench_xmalloc(size);
+        slots[i][0] = 1;
+    }
+    bench_barrier_wait(w->start);
+
+    mailbox_t *next_box = &w->mailboxes[(w->id + 1) % w->threads];
+    for (uint64_t op = 0; op < w->ops; op++) {
+        size_t slot = (size_t)(bench_rng_next(&rng) % w->slot_count);
+        block_t *old = (block_t *)slots[slot];
+        if (w->threads > 1 && (op & 7) == 0) {
+            block_t *head = atomic_load_explicit(&next_box->head, memory_order_relaxed);
+            do {
+                old->next = head;
+            } while (!atomic_compare_exchange_weak_explicit(&next_box->head, &head, old,
+                                                            memory_order_release,
+                                                            memory_order_relaxed));
+        } else {
+            timed_free(w, old);
+        }
+        size_t size = pick_size(&rng);
+        uint64_t t0 = ticks();
+        char *p = malloc(size);
+        uint64_t t1 = ticks();
+        w->malloc_ticks[op] = clamp32(t1 - t0);
+        if (p == NULL) {
+            bench_die("malloc returned NULL");
+        }
+        p[0] = (char)op;
+        slots[slot] = p;
+        if ((op & 255) == 255) {
+            drain(w);
+        }
+    }
+    for (size_t i = 0; i < w->slot_count; i++) {
+        free(slots[i]);
+    }
+    munmap(slots, w->slot_count * sizeof(char *));
+    return NULL;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a;
+    uint32_t y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+// Ticks per nanosecond, from a 50 ms interval measured both ways.
+static double tsc_per_ns(void)
+{
+    double t0 = bench_now();
+    uint64_t c0 = ticks();
+    while (bench_now() - t0 < 0.05) {
+    }
+    double t1 = bench_now();
+    uint64_t c1 = ticks();
+    return (double)(c1 - c0) / ((t1 - t0) * 1e9);
+}
+
+static void report(const char *name, uint32_t *samples, uint64_t n, double per_ns)
+{
+    qsort(samples, n, sizeof(uint32_t), cmp_u32);
+    double p50 = samples[n * 50 / 100] / per_ns;
+    double p99 = samples[n * 99 / 100] / per_ns;
+    double p999 = samples[n * 999 / 1000] / per_ns;
+    double max = samples[n - 1] / per_ns;
+    printf(" %s_p50_ns=%.0f %s_p99_ns=%.0f %s_p999_ns=%.0f %s_max_ns=%.0f", name, p50, name, p99,
+           name, p999, name, max);
+}
+
+int main(int argc, char **argv)
+{
+    int threads = (int)bench_arg_u64(argc, argv, 1, 1);
+    uint64_t ops = bench_arg_u64(argc, argv, 2, 2000000);
+    size_t slot_count = bench_arg_u64(argc, argv, 3, 10000);
+    if (threads < 1 || ops < 1 || slot_count < 1) {
+        bench_die("need THREADS, OPS, SLOTS >= 1");
+    }
+    double per_ns = tsc_per_ns();
+
+    // Timer overhead: the median of back-to-back readings.
+    uint32_t empty[1001];
+    for (int i = 0; i < 1001; i++) {
+        uint64_t t0 = ticks();
+        uint64_t t1 = ticks();
+        empty[i] = clamp32(t1 - t0);
+    }
+    qsort(empty, 1001, sizeof(uint32_t), cmp_u32);
+    double overhead_ns = empty[500] / per_ns;
+
+    mailbox_t *mailboxes = map_array(sizeof(mailbox_t) * (size_t)threads);
+    bench_barrier_t start;
+    bench_barrier_init(&start, threads + 1);
+    worker_t *workers = map_array(sizeof(worker_t) * (size_t)threads);
+    // A thread frees at most its own ops plus what its neighbour posted
+    // (ops / 8) plus its slots at the end (not timed): 2 * ops is ample.
+    for (int i = 0; i < threads; i++) {
+        atomic_init(&mailboxes[i].head, NULL);
+        workers[i] = (worker_t){ i,
+                                 threads,
+                                 ops,
+                                 slot_count,
+                                 mailboxes,
+                                 &start,
+                                 map_array(ops * sizeof(uint32_t)),
+                                 map_array(2 * ops * sizeof(uint32_t)),
+                                 0 };
+    }
+    pthread_t *tids = map_array(sizeof(pthread_t) * (size_t)threads);
+    for (int i = 0; i < threads; i++) {
+        if (pthread_create(&tids[i], NULL, worker_main, &workers[i]) != 0) {
+            bench_die("pthread_create");
+        }
+    }
+    bench_barrier_wait(&start);
+    double t0 = bench_now();
+    for (int i = 0; i < threads; i++) {
+        pthread_join(tids[i], NULL);
+    }
+    double seconds = bench_now() - t0;
+    // Late posts to a mailbox whose owner has finished: free them untimed.
+    for (int i = 0; i < threads; i++) {
+        block_t *b = atomic_exchange(&mailboxes[i].head, NULL);
+        while (b != NULL) {
+            block_t *next = b->next;
+            free(b);
+            b = next;
+        }
+    }
+
+    // Percentiles are over the calls of all threads together.
+    uint64_t n_malloc = ops * (uint64_t)threads;
+    uint64_t n_free = 0;
+    for (int i = 0; i < threads; i++) {
+        n_free += workers[i].free_samples;
+    }
+    uint32_t *all_malloc = map_array(n_malloc * sizeof(uint32_t));
+    uint32_t *all_free = map_array(n_free * sizeof(uint32_t) + sizeof(uint32_t));
+    uint64_t m = 0;
+    uint64_t f = 0;
+    for (int i = 0; i < threads; i++) {
+        memcpy(all_malloc + m, workers[i].malloc_ticks, ops * sizeof(uint32_t));
+        m += ops;
+        memcpy(all_free + f, workers[i].free_ticks, workers[i].free_samples * sizeof(uint32_t));
+        f += workers[i].free_samples;
+    }
+    printf("latency threads=%d ops=%llu seconds=%.3f overhead_ns=%.0f", threads,
+           (unsigned long long)n_malloc, seconds, overhead_ns);
+    report("malloc", all_malloc, n_malloc, per_ns);
+    if (n_free > 0) {
+        report("free", all_free, n_free, per_ns);
+    }
+    printf("\n");
+    return 0;
+}
