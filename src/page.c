@@ -53,25 +53,32 @@ static void page_extend(mx_page_t *page)
     page->capacity += (uint32_t)count;
 }
 
+/* Remote frees join whichever owner list is empty, so no list is walked; only when both are
+ * in use (rare: collection is called when `free` ran out, or to find empty pages) is the shorter
+ * of the two walked, bounded by capacity. */
 uint32_t mxi_page_collect_remote(mx_page_t *page)
 {
-    mx_block_t *list = mxi_remote_take(page);
+    uint32_t count;
+    mx_block_t *list = mxi_remote_take(page, &count);
     if (list == NULL) {
         return 0;
     }
-    /* Walk bounded by capacity: a longer list means a corrupted link, reported instead of
-     * followed into a loop. */
-    uint32_t count = 1;
-    mx_block_t *tail = list;
-    while (tail->next != NULL) {
-        tail = tail->next;
-        if (++count > page->capacity) {
-            mxi_fatal("free", "corrupted remote free list in page", page, "");
-        }
-    }
-    tail->next = page->local_free;
-    page->local_free = list;
     page->used -= count;
+    if (page->free == NULL) {
+        page->free = list;
+    } else if (page->local_free == NULL) {
+        page->local_free = list;
+    } else {
+        mx_block_t *tail = list;
+        for (uint32_t n = 1; tail->next != NULL; n++) {
+            if (n > count) {
+                mxi_fatal("free", "corrupted remote free list in page", page, "");
+            }
+            tail = tail->next;
+        }
+        tail->next = page->local_free;
+        page->local_free = list;
+    }
     return count;
 }
 
@@ -101,10 +108,13 @@ bool mxi_page_refill(mx_page_t *page)
 {
     MX_ASSERT_INTERNAL(page->free == NULL);
     MX_ASSERT_EXPENSIVE(mxi_page_check(page));
-    mxi_page_collect_remote(page);
     if (page->local_free != NULL) {
         page->free = page->local_free;
         page->local_free = NULL;
+        mxi_page_collect_remote(page);
+        return true;
+    }
+    if (mxi_page_collect_remote(page) != 0) {
         return true;
     }
     if (page->capacity < page->reserved) {

@@ -33,23 +33,26 @@ void mxi_remote_free(mx_page_t *page, mx_block_t *block)
 {
     block->key = page->key;
     uintptr_t old = mxi_atomic_load_relaxed(&page->thread_free);
+    uintptr_t word;
     do {
-        block->next = (mx_block_t *)(old & ~MX_THREAD_FREE_PARKED);
-    } while (!mxi_atomic_cas_weak_release(&page->thread_free, &old, (uintptr_t)block));
+        block->next = MX_THREAD_FREE_HEAD(old);
+        word = (old & ~(MX_THREAD_FREE_ONE - 1)) + MX_THREAD_FREE_ONE + (uintptr_t)block;
+    } while (!mxi_atomic_cas_weak_release(&page->thread_free, &old, word));
     if (old & MX_THREAD_FREE_PARKED) {
         remote_wake(page);
     }
 }
 
-mx_block_t *mxi_remote_take(mx_page_t *page)
+mx_block_t *mxi_remote_take(mx_page_t *page, uint32_t *count)
 {
-    uintptr_t old = mxi_atomic_load_relaxed(&page->thread_free);
-    if ((old & ~MX_THREAD_FREE_PARKED) == 0) {
+    /* Only called on pages that are not parked, so the flag bits are clear: exchange with 0. */
+    if (MX_THREAD_FREE_HEAD(mxi_atomic_load_relaxed(&page->thread_free)) == NULL) {
+        *count = 0;
         return NULL;
     }
-    old = atomic_exchange_explicit(&page->thread_free, old & MX_THREAD_FREE_PARKED,
-                                   memory_order_acquire);
-    return (mx_block_t *)(old & ~MX_THREAD_FREE_PARKED);
+    uintptr_t old = atomic_exchange_explicit(&page->thread_free, 0, memory_order_acquire);
+    *count = MX_THREAD_FREE_COUNT(old);
+    return MX_THREAD_FREE_HEAD(old);
 }
 
 bool mxi_remote_try_park(mx_page_t *page)

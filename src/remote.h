@@ -5,13 +5,16 @@
 #ifndef MX_REMOTE_H
 #define MX_REMOTE_H
 
+#include <stdint.h>
+
 #include "types.h"
 
 /* Any thread. block must belong to page and not be free. */
 void mxi_remote_free(mx_page_t *page, mx_block_t *block);
 
-/* Owner: takes the page's remote frees (NULL if none), leaving its flags alone. */
-mx_block_t *mxi_remote_take(mx_page_t *page);
+/* Owner, on a page that is not parked: takes the page's remote frees (NULL if none) and
+ * their number, without walking them. */
+mx_block_t *mxi_remote_take(mx_page_t *page, uint32_t *count);
 
 /* Owner: sets PARKED if no remote free is pending; false if one is (then do not park). */
 bool mxi_remote_try_park(mx_page_t *page);

@@ -36,9 +36,17 @@ typedef enum mx_page_kind {
 #define MX_OWNER_ALIGNED ((uintptr_t)2) /* page handed out interior (aligned) pointers */
 #define MX_OWNER_FLAGS ((uintptr_t)3)
 
-/* Low bit of mx_page.thread_free: the owner parked the page and wants to hear of the first
- * remote free into it. Blocks are 16-byte aligned, so the bit is free. */
+/* mx_page.thread_free packs three things into one word, so a remote free is a single CAS and
+ * the owner takes list and count with a single exchange, never walking the list:
+ * bits 48-63 the number of blocks on the list (a page holds at most 4096), bits 4-47 the head
+ * block (user addresses fit 47 bits; blocks are 16-byte aligned), bit 0 PARKED: the owner
+ * parked the page and wants to hear of the first remote free into it. */
 #define MX_THREAD_FREE_PARKED ((uintptr_t)1)
+#define MX_THREAD_FREE_COUNT_SHIFT 48
+#define MX_THREAD_FREE_ONE ((uintptr_t)1 << MX_THREAD_FREE_COUNT_SHIFT)
+#define MX_THREAD_FREE_HEAD(word)                                                               \
+    ((mx_block_t *)((word) & (MX_THREAD_FREE_ONE - 1) & ~(uintptr_t)(MX_ALIGNMENT - 1)))
+#define MX_THREAD_FREE_COUNT(word) ((uint32_t)((word) >> MX_THREAD_FREE_COUNT_SHIFT))
 
 struct mx_heap;
 
@@ -123,6 +131,8 @@ typedef struct mx_heap {
 } mx_heap_t;
 
 static_assert(MX_CLASS_COUNT == 89, "class table layout");
+static_assert(MX_SLICE_SIZE / MX_MIN_BLOCK < (1u << (64 - MX_THREAD_FREE_COUNT_SHIFT)),
+              "a page's block count fits the thread_free count bits");
 static_assert(sizeof(mx_block_t) <= MX_MIN_BLOCK, "a free block fits the smallest class");
 
 #endif
