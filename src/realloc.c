@@ -10,6 +10,20 @@
 #include "realloc.h"
 #include "segment.h"
 
+/* A large block owns whole slices; the slices after it are often free (segments fill from the
+ * front), so growing usually needs no copy, and shrinking gives the tail back. */
+static bool realloc_large_in_place(mx_page_t *page, size_t size)
+{
+    uint8_t *span = (uint8_t *)mxi_segment_of(page) + (size_t)page->slice_index * MX_SLICE_SIZE;
+    size_t needed = (size_t)(page->start - span) + size;
+    uint32_t slices = (uint32_t)((needed + MX_SLICE_SIZE - 1) / MX_SLICE_SIZE);
+    if (!mxi_segment_resize_large(page, slices)) {
+        return false;
+    }
+    page->block_size = (size_t)slices * MX_SLICE_SIZE - (size_t)(page->start - span);
+    return true;
+}
+
 void *mxi_realloc(void *p, size_t size)
 {
     if (p == NULL) {
@@ -27,6 +41,9 @@ void *mxi_realloc(void *p, size_t size)
             return moved->start;
         }
     } else if (size <= usable && size >= usable / 2) {
+        return p;
+    } else if (page->kind == MX_PAGE_LARGE && size > MX_MEDIUM_MAX && size <= MX_LARGE_MAX &&
+               realloc_large_in_place(page, size)) {
         return p;
     }
     void *q = mxi_alloc(size);

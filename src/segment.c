@@ -5,13 +5,19 @@
  *
  * Invariants, under the lock: a slice's used_map bit is set iff page_of[slice] points to a
  * descriptor other than mxi_page_none; a dirty_map bit is only set on a free slice;
- * used_slices counts the used_map bits; a segment is in the segment map iff it is mapped. */
+ * used_slices counts the used_map bits; a segment is in the segment map iff it is mapped.
+ *
+ * Purging in two generations: a freed slice is `dirty`; at each purge tick of its segment the
+ * `aged` slices are purged and the dirty ones become aged. So a slice is returned to the OS
+ * between one and two purge delays after it was freed, never moments after, and a program that
+ * frees and reallocates within the delay does not fault its memory in again. */
 #include "segment.h"
 
 #include <errno.h>
 #include <string.h>
 
 #include "debug.h"
+#include "options.h"
 #include "os.h"
 #include "purge.h"
 #include "segment_map.h"
@@ -36,6 +42,7 @@ static void slices_mark(mx_segment_t *seg, size_t first, size_t count, mx_page_t
         if (page != &mxi_page_none) {
             seg->used_map[i / 64] |= bit;
             seg->dirty_map[i / 64] &= ~bit;
+            seg->aged_map[i / 64] &= ~bit;
         } else {
             seg->used_map[i / 64] &= ~bit;
             seg->dirty_map[i / 64] |= bit;
@@ -47,7 +54,7 @@ static void slices_mark(mx_segment_t *seg, size_t first, size_t count, mx_page_t
 static bool slices_any_dirty(const mx_segment_t *seg, size_t first, size_t count)
 {
     for (size_t i = first; i < first + count; i++) {
-        if ((seg->dirty_map[i / 64] >> (i % 64)) & 1) {
+        if (((seg->dirty_map[i / 64] | seg->aged_map[i / 64]) >> (i % 64)) & 1) {
             return true;
         }
     }
@@ -86,6 +93,15 @@ static void segment_init_header(mx_segment_t *seg, size_t size, mx_segment_kind_
     seg->kind = (uint8_t)kind;
     for (size_t i = 0; i < MX_SLICE_COUNT; i++) {
         seg->page_of[i] = fill;
+    }
+}
+
+static void segment_note_free_locked(mx_segment_t *seg)
+{
+    int64_t due = mxi_purge_schedule();
+    seg->freed_at_ms = due - mxi_options.purge_delay_ms;
+    if (seg->purge_at_ms == 0) {
+        seg->purge_at_ms = due;
     }
 }
 
@@ -179,9 +195,7 @@ void mxi_segment_release(mx_page_t *page)
     mxi_atomic_store_relaxed(&page->owner, 0);
     slices_mark(seg, page->slice_index, page->slice_count, &mxi_page_none);
     seg->used_slices -= page->slice_count;
-    if (seg->purge_at_ms == 0) {
-        seg->purge_at_ms = mxi_purge_schedule();
-    }
+    segment_note_free_locked(seg);
     if (seg->used_slices == MX_SEGMENT_HEADER_SLICES) {
         segment_empty_count++;
         if (segment_empty_count > MX_SEGMENT_CACHE) {
@@ -189,6 +203,34 @@ void mxi_segment_release(mx_page_t *page)
         }
     }
     mxi_unlock(&mxi_segment_lock);
+}
+
+bool mxi_segment_resize_large(mx_page_t *page, uint32_t slices)
+{
+    mx_segment_t *seg = mxi_segment_of(page);
+    size_t first = page->slice_index;
+    size_t count = page->slice_count;
+    if (first + slices > MX_SLICE_COUNT) {
+        return false;
+    }
+    mxi_lock(&mxi_segment_lock);
+    if (slices > count) {
+        for (size_t i = first + count; i < first + slices; i++) {
+            if (slice_is_used(seg, i)) {
+                mxi_unlock(&mxi_segment_lock);
+                return false;
+            }
+        }
+        slices_mark(seg, first + count, slices - count, page);
+        seg->used_slices += slices - (uint32_t)count;
+    } else if (slices < count) {
+        slices_mark(seg, first + slices, count - slices, &mxi_page_none);
+        seg->used_slices -= (uint32_t)count - slices;
+        segment_note_free_locked(seg);
+    }
+    page->slice_count = slices;
+    mxi_unlock(&mxi_segment_lock);
+    return true;
 }
 
 /* Huge blocks start after the header, at the requested alignment, in a mapping aligned to
@@ -302,25 +344,44 @@ mx_page_t *mxi_segment_huge_resize(mx_page_t *page, size_t new_size)
     return moved;
 }
 
-/* Purges each maximal run of dirty free slices in one madvise. */
-static bool segment_purge_locked(mx_segment_t *seg)
+/* Purges each maximal run of the given slices in one madvise and clears their bits. */
+static bool segment_purge_map_locked(mx_segment_t *seg, uint64_t *map)
 {
     bool released = false;
     size_t i = MX_SEGMENT_HEADER_SLICES;
     while (i < MX_SLICE_COUNT) {
-        if (!((seg->dirty_map[i / 64] >> (i % 64)) & 1)) {
+        if (!((map[i / 64] >> (i % 64)) & 1)) {
             i++;
             continue;
         }
         size_t first = i;
-        while (i < MX_SLICE_COUNT && ((seg->dirty_map[i / 64] >> (i % 64)) & 1)) {
-            seg->dirty_map[i / 64] &= ~((uint64_t)1 << (i % 64));
+        while (i < MX_SLICE_COUNT && ((map[i / 64] >> (i % 64)) & 1)) {
+            map[i / 64] &= ~((uint64_t)1 << (i % 64));
             i++;
         }
         mxi_os_purge((uint8_t *)seg + first * MX_SLICE_SIZE, (i - first) * MX_SLICE_SIZE);
         released = true;
     }
-    seg->purge_at_ms = 0;
+    return released;
+}
+
+/* One purge tick of a segment: aged slices go back to the OS, dirty ones age. Dirty ones go
+ * back too when even the latest of them was freed a whole delay ago (the tick came late, the
+ * program having been quiet), or with `force`. Returns whether anything went back;
+ * reschedules the segment if slices remain. */
+static bool segment_purge_tick_locked(mx_segment_t *seg, int64_t now_ms, bool force)
+{
+    bool released = segment_purge_map_locked(seg, seg->aged_map);
+    if (force || now_ms - seg->freed_at_ms >= mxi_options.purge_delay_ms) {
+        released |= segment_purge_map_locked(seg, seg->dirty_map);
+    }
+    bool any_left = false;
+    for (size_t w = 0; w < MX_SLICE_COUNT / 64; w++) {
+        seg->aged_map[w] = seg->dirty_map[w];
+        seg->dirty_map[w] = 0;
+        any_left |= seg->aged_map[w] != 0;
+    }
+    seg->purge_at_ms = any_left ? mxi_purge_schedule() : 0;
     return released;
 }
 
@@ -337,12 +398,10 @@ bool mxi_segment_purge(int64_t now_ms, bool force)
             released = true;
             continue;
         }
-        if (seg->purge_at_ms == 0) {
-            continue;
+        if (seg->purge_at_ms != 0 && (force || seg->purge_at_ms <= now_ms)) {
+            released |= segment_purge_tick_locked(seg, now_ms, force);
         }
-        if (force || seg->purge_at_ms <= now_ms) {
-            released |= segment_purge_locked(seg);
-        } else if (next_due == 0 || seg->purge_at_ms < next_due) {
+        if (seg->purge_at_ms != 0 && (next_due == 0 || seg->purge_at_ms < next_due)) {
             next_due = seg->purge_at_ms;
         }
     }
@@ -360,7 +419,7 @@ void mxi_segment_totals(mx_segment_totals_t *t)
         t->mapped_bytes += seg->size;
         t->used_slice_bytes += (seg->used_slices - MX_SEGMENT_HEADER_SLICES) * MX_SLICE_SIZE;
         for (size_t i = MX_SEGMENT_HEADER_SLICES; i < MX_SLICE_COUNT; i++) {
-            if ((seg->dirty_map[i / 64] >> (i % 64)) & 1) {
+            if (((seg->dirty_map[i / 64] | seg->aged_map[i / 64]) >> (i % 64)) & 1) {
                 t->dirty_free_bytes += MX_SLICE_SIZE;
             }
             mx_page_t *page = seg->page_of[i];

@@ -42,6 +42,10 @@ mx_page_t *mxi_segment_claim(uint32_t slices);
  * an empty segment beyond the small cache is unmapped at once. */
 void mxi_segment_release(mx_page_t *page);
 
+/* Grows or shrinks a large page to `slices` slices in place; false if the slices after it are
+ * taken (the page is unchanged). */
+bool mxi_segment_resize_large(mx_page_t *page, uint32_t slices);
+
 /* A huge block of `size` bytes aligned to `alignment`, in a mapping of its own. */
 mx_page_t *mxi_segment_huge_alloc(size_t size, size_t alignment);
 void mxi_segment_huge_free(mx_page_t *page);

@@ -97,11 +97,14 @@ typedef struct mx_segment {
     size_t size;                   /* immutable: bytes mapped */
     uint8_t kind;                  /* immutable: mx_segment_kind_t */
     uint32_t used_slices;          /* slices in use, the header's included */
-    int64_t purge_at_ms;           /* when dirty free slices are due to be purged; 0: none */
+    int64_t purge_at_ms;           /* next purge tick of this segment; 0: nothing to purge */
+    int64_t freed_at_ms;           /* when a slice was last freed */
     struct mx_segment *next;       /* list of normal segments */
     struct mx_segment *prev;
     uint64_t used_map[MX_SLICE_COUNT / 64];  /* bit per slice: in use */
-    uint64_t dirty_map[MX_SLICE_COUNT / 64]; /* bit per slice: free but maybe resident */
+    uint64_t dirty_map[MX_SLICE_COUNT / 64]; /* bit per slice: freed since the last tick */
+    uint64_t aged_map[MX_SLICE_COUNT / 64];  /* bit per slice: free since before the last tick,
+                                                so for at least the purge delay at the next */
     mx_page_t *page_of[MX_SLICE_COUNT];
     mx_page_t pages[MX_SLICE_COUNT]; /* descriptor of the page starting at each slice */
 } mx_segment_t;
