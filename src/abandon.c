@@ -125,6 +125,7 @@ bool mxi_abandon_adopt(mx_heap_t *heap)
         mxi_unlock(&heap->lock);
     }
 
+    mxi_heap_release_empty_pages(heap);
     mxi_heap_reset(old);
     mxi_lock(&mxi_abandon_lock);
     old->state = MX_HEAP_SPARE;

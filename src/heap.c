@@ -84,7 +84,11 @@ mx_heap_t *mxi_heap_init_thread(void)
         return NULL;
     }
     mx_heap_t *heap = mxi_abandon_take_abandoned();
-    if (heap == NULL) {
+    if (heap != NULL) {
+        /* Other threads freed into its pages while it waited: whatever is empty now goes back
+         * before this thread claims anything new. */
+        mxi_heap_release_empty_pages(heap);
+    } else {
         heap = mxi_heap_alloc();
         if (heap == NULL) {
             return NULL;
