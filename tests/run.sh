@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(cmake gcc g++ make libcmocka-dev python3 sqlite3 git)
+packages=(cmake gcc g++ make libc6-dev libcmocka-dev python3 sqlite3 git)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
