@@ -125,6 +125,10 @@ MX_EXPORT void mx_stats_print(void)
     mxi_stats_print(2);
 }
 
+/* MX_NO_OVERRIDE builds the mx_ API alone, for sanitizer and fuzzing builds that must keep
+ * the toolchain's own malloc. */
+#ifndef MX_NO_OVERRIDE
+
 /* glibc's mallinfo2, from a walk of the segments: arena is the address space mapped for
  * blocks (huge mappings in hblkhd), uordblks the bytes of allocated blocks, fordblks the rest.
  * Fields with no meaning here (fastbins, keepcost) are 0. */
@@ -223,3 +227,5 @@ void *__libc_memalign(size_t alignment, size_t size) MX_ALIAS(mx_memalign);
 void *__libc_valloc(size_t size) MX_ALIAS(mx_valloc);
 void *__libc_pvalloc(size_t size) MX_ALIAS(mx_pvalloc);
 int __posix_memalign(void **out, size_t alignment, size_t size) MX_ALIAS(mx_posix_memalign);
+
+#endif /* MX_NO_OVERRIDE */
