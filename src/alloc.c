@@ -42,7 +42,7 @@ void *mxi_alloc_large(size_t size, size_t alignment)
     page->reserved = 1;
     page->capacity = 1;
     page->used = 1;
-    page->key = ((uintptr_t)page ^ mxi_secret) | 1;
+    page->key = mxi_page_make_key(page);
     mxi_atomic_store_relaxed(&page->thread_free, 0);
     /* Owner 0: no heap owns a large page, so every free of it takes the slow path and gives
      * the slices straight back, from any thread. */

@@ -9,6 +9,19 @@
 #include "segment.h"
 #include "size_class.h"
 
+/* Mixed, so that one page's key does not reveal the secret; odd, so it is never 0 (the word
+ * an allocated block's key slot is cleared to). */
+uintptr_t mxi_page_make_key(const mx_page_t *page)
+{
+    return (((uintptr_t)page ^ mxi_secret) * 0x9e3779b97f4a7c15ull) | 1;
+}
+
+mx_block_t *mxi_page_corrupt(const mx_page_t *page, const void *block)
+{
+    (void)page;
+    mxi_fatal("malloc", "corrupted free list: bad link", block, " (heap overflow or use after free?)");
+}
+
 void mxi_page_init_small(mx_page_t *page, mx_heap_t *heap, unsigned class_index)
 {
     size_t block_size = mxi_size_class_block_size(class_index);
@@ -19,7 +32,7 @@ void mxi_page_init_small(mx_page_t *page, mx_heap_t *heap, unsigned class_index)
     page->block_size = block_size;
     page->reserved = (uint32_t)((page->slice_count * MX_SLICE_SIZE) / block_size);
     page->class_index = (uint16_t)class_index;
-    page->key = ((uintptr_t)page ^ mxi_secret) | 1;
+    page->key = mxi_page_make_key(page);
     page->is_parked = false;
     page->is_wake_pending = false;
     page->next = NULL;
@@ -45,7 +58,7 @@ static void page_extend(mx_page_t *page)
     mx_block_t *next = page->free;
     for (size_t i = count; i > 0; i--) {
         mx_block_t *block = (mx_block_t *)(first + (i - 1) * page->block_size);
-        block->next = next;
+        mxi_block_set_next(page, block, next);
         block->key = page->key;
         next = block;
     }
@@ -70,25 +83,30 @@ uint32_t mxi_page_collect_remote(mx_page_t *page)
         page->local_free = list;
     } else {
         mx_block_t *tail = list;
-        for (uint32_t n = 1; tail->next != NULL; n++) {
+        for (uint32_t n = 1; mxi_block_next(page, tail) != NULL; n++) {
             if (n > count) {
-                mxi_fatal("free", "corrupted remote free list in page", page, "");
+                mxi_page_corrupt(page, tail);
+                break;
             }
-            tail = tail->next;
+            tail = mxi_block_next(page, tail);
         }
-        tail->next = page->local_free;
+        mxi_block_set_next(page, tail, page->local_free);
         page->local_free = list;
     }
     return count;
 }
 
 /* Owner only: used + |free| + |local_free| == capacity (remote frees not yet collected are
- * still counted in used), every free block carries the key and lies on the block grid. */
+ * still counted in used), every free block carries the key and lies on the block grid. A link
+ * off the grid or a lost key is the program's doing (a write after free), not ours, and is
+ * reported as the fast path would report it. */
 static bool page_list_check(const mx_page_t *page, const mx_block_t *list, uint32_t *count)
 {
-    for (; list != NULL; list = list->next) {
-        if (list->key != page->key || !mxi_page_is_block_start(page, list) ||
-            ++*count > page->capacity) {
+    for (; list != NULL; list = mxi_block_next(page, list)) {
+        if (!mxi_page_is_block_start(page, list) || list->key != page->key) {
+            mxi_page_corrupt(page, list);
+        }
+        if (++*count > page->capacity) {
             return false;
         }
     }

@@ -8,16 +8,41 @@
 #include <stddef.h>
 
 #include "compiler.h"
+#include "config.h"
 #include "types.h"
 
 struct mx_heap;
+
+/* Free-list links live in freed memory, where a use-after-free or an overflow can overwrite
+ * them. They are stored XORed with the page's secret key (safe-linking), so a forged link
+ * decodes to a random address, which fails the check in mxi_page_pop (a block lies in its
+ * page's own segment: a 2^-38 chance for a random address), and the process stops before the
+ * link is followed. */
+MX_INLINE mx_block_t *mxi_block_next(const mx_page_t *page, const mx_block_t *block)
+{
+    return (mx_block_t *)((uintptr_t)block->next ^ page->key);
+}
+
+MX_INLINE void mxi_block_set_next(const mx_page_t *page, mx_block_t *block, mx_block_t *next)
+{
+    block->next = (mx_block_t *)((uintptr_t)next ^ page->key);
+}
+
+uintptr_t mxi_page_make_key(const mx_page_t *page);
+
+/* Reports a corrupted link and aborts. Declared as returning so that the fast path reaches it
+ * by a tail jump and stays a leaf without a stack frame. */
+MX_NOINLINE mx_block_t *mxi_page_corrupt(const mx_page_t *page, const void *block);
 
 /* page->free must be non-empty. Clearing the key marks the block allocated, so only a block
  * that was really freed carries it. */
 MX_INLINE mx_block_t *mxi_page_pop(mx_page_t *page)
 {
     mx_block_t *block = page->free;
-    page->free = block->next;
+    if (MX_UNLIKELY((((uintptr_t)block ^ (uintptr_t)page) >> MX_SEGMENT_SHIFT) != 0)) {
+        return mxi_page_corrupt(page, block);
+    }
+    page->free = mxi_block_next(page, block);
     page->used++;
     block->key = 0;
     return block;
@@ -26,7 +51,7 @@ MX_INLINE mx_block_t *mxi_page_pop(mx_page_t *page)
 /* The owner's free: no atomics. The caller checks `used` afterwards. */
 MX_INLINE void mxi_page_push_local(mx_page_t *page, mx_block_t *block)
 {
-    block->next = page->local_free;
+    mxi_block_set_next(page, block, page->local_free);
     block->key = page->key;
     page->local_free = block;
     page->used--;

@@ -10,6 +10,7 @@
 
 #include "heap.h"
 #include "lock.h"
+#include "page.h"
 
 /* Exactly one remote free observes PARKED (it clears the bit in the same CAS), so a page is
  * pushed onto a wake list at most once per parking. */
@@ -35,7 +36,7 @@ void mxi_remote_free(mx_page_t *page, mx_block_t *block)
     uintptr_t old = mxi_atomic_load_relaxed(&page->thread_free);
     uintptr_t word;
     do {
-        block->next = MX_THREAD_FREE_HEAD(old);
+        mxi_block_set_next(page, block, MX_THREAD_FREE_HEAD(old));
         word = (old & ~(MX_THREAD_FREE_ONE - 1)) + MX_THREAD_FREE_ONE + (uintptr_t)block;
     } while (!mxi_atomic_cas_weak_release(&page->thread_free, &old, word));
     if (old & MX_THREAD_FREE_PARKED) {
