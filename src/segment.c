@@ -130,21 +130,36 @@ static void segment_unmap_locked(mx_segment_t *seg)
     mxi_os_unmap(seg, MX_SEGMENT_SIZE);
 }
 
-/* First fit over the slice bitmap, skipping full words. */
+/* The first slice at or after `from` whose used bit equals `used` (MX_SLICE_COUNT if none),
+ * a word at a time. */
+static size_t segment_next_slice(const mx_segment_t *seg, size_t from, bool used)
+{
+    for (size_t w = from / 64; w < MX_SLICE_COUNT / 64; w++) {
+        uint64_t bits = used ? seg->used_map[w] : ~seg->used_map[w];
+        if (w == from / 64) {
+            bits &= ~(uint64_t)0 << (from % 64);
+        }
+        if (bits != 0) {
+            return w * 64 + (size_t)__builtin_ctzll(bits);
+        }
+    }
+    return MX_SLICE_COUNT;
+}
+
+/* First fit: jump from free run to free run with word scans, not slice by slice. */
 static size_t segment_find_run(const mx_segment_t *seg, size_t count)
 {
-    size_t run = 0;
-    for (size_t i = MX_SEGMENT_HEADER_SLICES; i < MX_SLICE_COUNT; i++) {
-        if (i % 64 == 0 && seg->used_map[i / 64] == ~(uint64_t)0) {
-            i += 63;
-            run = 0;
-            continue;
+    size_t i = MX_SEGMENT_HEADER_SLICES;
+    while (i + count <= MX_SLICE_COUNT) {
+        size_t first = segment_next_slice(seg, i, /*used=*/false);
+        if (first + count > MX_SLICE_COUNT) {
+            break;
         }
-        if (slice_is_used(seg, i)) {
-            run = 0;
-        } else if (++run == count) {
-            return i + 1 - count;
+        size_t end = segment_next_slice(seg, first, /*used=*/true);
+        if (end - first >= count) {
+            return first;
         }
+        i = end;
     }
     return MX_SLICE_COUNT;
 }
