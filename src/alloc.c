@@ -17,7 +17,7 @@ void *mxi_alloc_large(size_t size, size_t alignment)
         errno = ENOMEM;
         return NULL;
     }
-    mxi_purge_if_due();
+    mxi_purge_if_due(mxi_heap_tls);
     if (size < MX_MIN_BLOCK) {
         size = MX_MIN_BLOCK;
     }
@@ -26,10 +26,17 @@ void *mxi_alloc_large(size_t size, size_t alignment)
     size_t slack = alignment > MX_SLICE_SIZE ? alignment - MX_SLICE_SIZE : 0;
     if (size + slack > MX_LARGE_MAX) {
         mx_page_t *huge = mxi_segment_huge_alloc(size, alignment);
+        if (huge == NULL && mxi_purge_all()) {
+            huge = mxi_segment_huge_alloc(size, alignment);
+        }
         return huge != NULL ? huge->start : NULL;
     }
     size_t slices = (size + slack + MX_SLICE_SIZE - 1) / MX_SLICE_SIZE;
     mx_page_t *page = mxi_segment_claim((uint32_t)slices);
+    if (page == NULL && mxi_purge_all()) {
+        /* Empty pages and segments went back to the OS: room for one more try. */
+        page = mxi_segment_claim((uint32_t)slices);
+    }
     if (page == NULL) {
         return NULL;
     }

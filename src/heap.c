@@ -161,7 +161,7 @@ static mx_page_t *heap_queue_find(mx_heap_t *heap, mx_page_queue_t *q)
  * new page from the segments. Purging that is due happens here too, off the fast path. */
 mx_page_t *mxi_heap_page_for_class(mx_heap_t *heap, unsigned class_index)
 {
-    mxi_purge_if_due();
+    mxi_purge_if_due(heap);
     heap_take_woken(heap);
     mx_page_queue_t *q = &heap->queues[class_index];
     for (;;) {
@@ -176,7 +176,13 @@ mx_page_t *mxi_heap_page_for_class(mx_heap_t *heap, unsigned class_index)
         }
         heap_take_woken(heap);
     }
-    mx_page_t *page = mxi_segment_claim(mxi_size_class_page_slices(class_index));
+    uint32_t slices = mxi_size_class_page_slices(class_index);
+    mx_page_t *page = mxi_segment_claim(slices);
+    if (page == NULL && mxi_purge_all()) {
+        /* The OS refused a new segment while we held empty pages and segments: give them
+         * back and try once more, so freed memory never makes an allocation fail. */
+        page = mxi_segment_claim(slices);
+    }
     if (page == NULL) {
         return NULL;
     }

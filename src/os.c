@@ -3,6 +3,7 @@
 #include "os.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -34,6 +35,41 @@ void mxi_os_unmap(void *addr, size_t size)
     errno = saved;
 }
 
+/* Where the last aligned mapping went: near it is where an exact-size aligned mapping is
+ * tried when over-mapping is refused. */
+static _Atomic(uintptr_t) os_last_aligned;
+
+/* Under a tight address-space limit (RLIMIT_AS) the over-mapping below can fail although the
+ * mapping itself would fit: then try exact-size mappings at aligned addresses on both sides
+ * of the last one, each with MAP_FIXED_NOREPLACE so nothing already mapped is touched. */
+static void *os_map_aligned_exact(size_t size, size_t alignment)
+{
+    uintptr_t base = atomic_load_explicit(&os_last_aligned, memory_order_relaxed);
+    base &= ~(uintptr_t)(alignment - 1);
+    if (base == 0) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    for (uintptr_t k = 1; k <= 64; k++) {
+        uintptr_t candidates[2] = {base + k * alignment, base - k * alignment};
+        for (int i = 0; i < 2; i++) {
+            void *want = (void *)candidates[i];
+            void *p = mmap(want, size, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1,
+                           0);
+            if (p == want) {
+                return p;
+            }
+            if (p != MAP_FAILED) {
+                /* A kernel without MAP_FIXED_NOREPLACE treats the address as a hint. */
+                mxi_os_unmap(p, size);
+            }
+        }
+    }
+    errno = ENOMEM;
+    return NULL;
+}
+
 /* Over-map by the alignment and trim both ends: one mmap and at most two munmaps, with no
  * window in which another thread's mapping could land inside our range. */
 void *mxi_os_map_aligned(size_t size, size_t alignment)
@@ -45,7 +81,11 @@ void *mxi_os_map_aligned(size_t size, size_t alignment)
     }
     uint8_t *raw = os_map(NULL, over);
     if (raw == NULL) {
-        return NULL;
+        void *exact = os_map_aligned_exact(size, alignment);
+        if (exact != NULL) {
+            atomic_store_explicit(&os_last_aligned, (uintptr_t)exact, memory_order_relaxed);
+        }
+        return exact;
     }
     uintptr_t start = ((uintptr_t)raw + alignment - 1) & ~(uintptr_t)(alignment - 1);
     size_t head = start - (uintptr_t)raw;
@@ -56,6 +96,7 @@ void *mxi_os_map_aligned(size_t size, size_t alignment)
     if (tail != 0) {
         mxi_os_unmap((uint8_t *)start + size, tail);
     }
+    atomic_store_explicit(&os_last_aligned, start, memory_order_relaxed);
     return (void *)start;
 }
 

@@ -4,6 +4,7 @@
 
 #include <time.h>
 
+#include "abandon.h"
 #include "atomic.h"
 #include "heap.h"
 #include "options.h"
@@ -33,20 +34,30 @@ void mxi_purge_set_next_due(int64_t due_ms)
     mxi_atomic_store_relaxed(&purge_next_due_ms, due_ms);
 }
 
-void mxi_purge_if_due(void)
+/* A purge tick also gives back the calling heap's empty pages that were kept for reuse (the
+ * head of each queue), so they do not pin their segments: one walk of the heap per tick. */
+void mxi_purge_if_due(mx_heap_t *heap)
 {
     int64_t due = mxi_atomic_load_relaxed(&purge_next_due_ms);
     if (due != 0) {
         int64_t now = mxi_now_ms();
         if (now >= due) {
+            mxi_heap_release_empty_pages(heap);
             mxi_segment_purge(now, false);
         }
     }
 }
 
+/* Pages of exited threads that other threads freed into are empty but belong to no running
+ * heap; the calling thread adopts them all so they can go back too. */
 bool mxi_purge_all(void)
 {
-    bool released = mxi_heap_release_empty_pages(mxi_heap_tls);
+    mx_heap_t *heap = mxi_heap_tls;
+    if (heap != &mxi_heap_empty) {
+        while (mxi_abandon_adopt(heap)) {
+        }
+    }
+    bool released = mxi_heap_release_empty_pages(heap);
     released |= mxi_segment_purge(mxi_now_ms(), true);
     return released;
 }

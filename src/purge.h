@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "types.h"
+
 int64_t mxi_now_ms(void);
 
 /* Under the segment lock: the deadline for slices freed now, noted as the next due purge if
@@ -15,9 +17,10 @@ int64_t mxi_purge_schedule(void);
 void mxi_purge_set_next_due(int64_t due_ms);
 
 /* Purges what is due, if anything is; cheap when nothing is (one relaxed load). */
-void mxi_purge_if_due(void);
+void mxi_purge_if_due(mx_heap_t *heap);
 
-/* Returns every free page and slice now; true if anything went back to the OS. */
+/* Returns every free page and slice now, those of exited threads included; true if anything
+ * went back to the OS. Also the last resort before reporting ENOMEM. */
 bool mxi_purge_all(void);
 
 #endif

@@ -408,7 +408,10 @@ bool mxi_segment_purge(int64_t now_ms, bool force)
     mx_segment_t *next;
     for (mx_segment_t *seg = segment_list; seg != NULL; seg = next) {
         next = seg->next;
-        if (force && seg->used_slices == MX_SEGMENT_HEADER_SLICES) {
+        /* The cache of empty segments serves reuse within the purge delay; past it an empty
+         * segment is unmapped, since its 64 MiB of address space counts against RLIMIT_AS. */
+        if (seg->used_slices == MX_SEGMENT_HEADER_SLICES &&
+            (force || (seg->purge_at_ms != 0 && seg->purge_at_ms <= now_ms))) {
             segment_unmap_locked(seg);
             released = true;
             continue;
