@@ -16,6 +16,7 @@
 #endif
 #include "support.h"
 
+#include <dlfcn.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
@@ -25,6 +26,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "malloc-x.h"
+
 #define MSG_DOUBLE_FREE "malloc-x: free(): double free of "
 #define MSG_INVALID_FREE "malloc-x: free(): invalid pointer "
 #define MSG_NOT_OURS " (not allocated by malloc-x)"
@@ -32,6 +35,9 @@
 #define MSG_REALLOC_FREED "malloc-x: realloc(): pointer "
 #define MSG_ALREADY_FREE " is already free"
 #define MSG_USABLE_INVALID "malloc-x: malloc_usable_size(): invalid pointer "
+#define MSG_REALLOC_INVALID "malloc-x: realloc(): invalid pointer "
+#define MSG_USABLE_FREED "malloc-x: malloc_usable_size(): pointer "
+#define MSG_NOT_BLOCK " (not an allocated block)"
 
 /* Where the child's misuse takes its pointer from; filled in by the parent before the fork. */
 typedef struct {
@@ -334,6 +340,209 @@ static void test_positive_control(void **state)
     assert_string_equal(out, "");
 }
 
+/* ---- appended cases: the rest of the misuse table ---- */
+
+/* glibc's own malloc and free, found in libc.so.6 itself. Under -lmalloc-x, dlsym(RTLD_NEXT,
+ * "malloc") from the program finds malloc-x again (it comes first in the search order after the
+ * program), so the lookup goes through libc's handle. */
+typedef struct {
+    void *(*malloc_fn)(size_t);
+    void (*free_fn)(void *);
+} glibc_alloc_t;
+
+static glibc_alloc_t glibc_allocator(void)
+{
+    glibc_alloc_t g = {NULL, NULL};
+    void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+    assert_non_null(libc);
+    *(void **)&g.malloc_fn = dlsym(libc, "malloc");
+    *(void **)&g.free_fn = dlsym(libc, "free");
+    assert_non_null(g.malloc_fn);
+    assert_non_null(g.free_fn);
+    /* Really another allocator: not the malloc this program calls. */
+    assert_true((void *)g.malloc_fn != (void *)malloc);
+    dlclose(libc);
+    return g;
+}
+
+static void *thread_free_interior(void *p)
+{
+    free((char *)p + 16);
+    return NULL;
+}
+
+/* An interior pointer freed from a thread that does not own the page: the remote path validates
+ * block starts. */
+static void child_remote_free_interior(void *a)
+{
+    pthread_t t;
+    if (pthread_create(&t, NULL, thread_free_interior, ((case_arg_t *)a)->ptr) != 0) {
+        _exit(3);
+    }
+    pthread_join(t, NULL);
+}
+
+static void child_realloc_once(void *a)
+{
+    void *q = realloc(((case_arg_t *)a)->ptr, 100);
+    fprintf(stderr, "realloc returned %p\n", q);
+}
+
+static void child_free_then_usable_size(void *a)
+{
+    void *p = ((case_arg_t *)a)->ptr;
+    free(p);
+    size_t n = malloc_usable_size(p);
+    fprintf(stderr, "malloc_usable_size returned %zu\n", n);
+}
+
+/* Free of a block from another allocator in the same process: glibc's malloc. */
+static void test_free_glibc_block(void **state)
+{
+    (void)state;
+    glibc_alloc_t g = glibc_allocator();
+    static const size_t sizes[] = {100, 1 << 20}; /* glibc's heap, and an mmap'd chunk */
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        case_arg_t arg = {g.malloc_fn(sizes[i])};
+        assert_non_null(arg.ptr);
+        memset(arg.ptr, 0x11, sizes[i]);
+        assert_int_equal(mx_owns(arg.ptr), 0);
+        expect_abort_naming(child_free_once, &arg, MSG_INVALID_FREE, arg.ptr, MSG_NOT_OURS);
+        g.free_fn(arg.ptr);
+    }
+}
+
+static void test_usable_size_glibc_block(void **state)
+{
+    (void)state;
+    glibc_alloc_t g = glibc_allocator();
+    case_arg_t arg = {g.malloc_fn(48)};
+    assert_non_null(arg.ptr);
+    expect_abort_naming(child_usable_size, &arg, MSG_USABLE_INVALID, arg.ptr, MSG_NOT_OURS);
+    g.free_fn(arg.ptr);
+}
+
+static void test_realloc_stack_address(void **state)
+{
+    (void)state;
+    char buf[64];
+    memset(buf, 0, sizeof(buf));
+    case_arg_t arg = {buf + 16};
+    expect_abort_naming(child_realloc_once, &arg, MSG_REALLOC_INVALID, arg.ptr, MSG_NOT_OURS);
+}
+
+static void test_usable_size_freed_small(void **state)
+{
+    (void)state;
+    static const size_t sizes[] = {32, 5000};
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        case_arg_t arg = {malloc(sizes[i])};
+        assert_non_null(arg.ptr);
+        expect_abort_naming(child_free_then_usable_size, &arg, MSG_USABLE_FREED, arg.ptr,
+                            MSG_ALREADY_FREE);
+        free(arg.ptr);
+    }
+}
+
+/* A freed large block's slices go back to its segment at once, so a second look finds no block
+ * there at all: the message says "not an allocated block", not "already free". */
+static void test_usable_size_freed_large(void **state)
+{
+    (void)state;
+    case_arg_t arg = {malloc(1 << 20)};
+    assert_non_null(arg.ptr);
+    expect_abort_naming(child_free_then_usable_size, &arg, MSG_USABLE_INVALID, arg.ptr,
+                        MSG_NOT_BLOCK);
+    free(arg.ptr);
+}
+
+static void test_free_interior_small_remote(void **state)
+{
+    (void)state;
+    static const size_t sizes[] = {64, 5000};
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        char *block = malloc(sizes[i]);
+        assert_non_null(block);
+        case_arg_t arg = {block};
+        /* The thread frees block + 16. */
+        expect_abort_naming(child_remote_free_interior, &arg, MSG_INVALID_FREE, block + 16,
+                            MSG_NOT_START);
+        free(block);
+    }
+}
+
+/* The owner frees an interior pointer of a block in a FULL page: a full page is parked, so its
+ * free takes the slow path, which checks the block grid. 48-byte blocks: a class no other case
+ * uses, so the first block's page is full once thousands more have been handed out. */
+#define FULL_PAGE_BLOCKS 5000
+
+static void test_free_interior_small_full_page(void **state)
+{
+    (void)state;
+    void **blocks = malloc(FULL_PAGE_BLOCKS * sizeof(void *));
+    assert_non_null(blocks);
+    for (int i = 0; i < FULL_PAGE_BLOCKS; i++) {
+        blocks[i] = malloc(48);
+        assert_non_null(blocks[i]);
+    }
+    case_arg_t arg = {(char *)blocks[0] + 16};
+    expect_abort_naming(child_free_once, &arg, MSG_INVALID_FREE, arg.ptr, MSG_NOT_START);
+    for (int i = 0; i < FULL_PAGE_BLOCKS; i++) {
+        free(blocks[i]);
+    }
+    free(blocks);
+}
+
+/* Double frees of blocks with a page or a mapping of their own are caught, but the first free
+ * gave the memory back, so the second is reported as a pointer to no block ("not an allocated
+ * block" for a large block, whose slices return to the segment; "not allocated by malloc-x" for a
+ * huge block, whose mapping is gone), not as "double free". */
+static void test_double_free_large(void **state)
+{
+    (void)state;
+    case_arg_t arg = {malloc(1 << 20)};
+    assert_non_null(arg.ptr);
+    expect_abort_naming(child_free_twice, &arg, MSG_INVALID_FREE, arg.ptr, MSG_NOT_BLOCK);
+    free(arg.ptr);
+}
+
+static void test_double_free_huge(void **state)
+{
+    (void)state;
+    case_arg_t arg = {malloc((size_t)100 << 20)};
+    assert_non_null(arg.ptr);
+    expect_abort_naming(child_free_twice, &arg, MSG_INVALID_FREE, arg.ptr, MSG_NOT_OURS);
+    free(arg.ptr);
+}
+
+static void test_double_free_large_other_thread(void **state)
+{
+    (void)state;
+    case_arg_t arg = {malloc(1 << 20)};
+    assert_non_null(arg.ptr);
+    expect_abort_naming(child_remote_then_local_free, &arg, MSG_INVALID_FREE, arg.ptr,
+                        MSG_NOT_BLOCK);
+    free(arg.ptr);
+}
+
+static void test_realloc_freed_large(void **state)
+{
+    (void)state;
+    case_arg_t arg = {malloc(1 << 20)};
+    assert_non_null(arg.ptr);
+    expect_abort_naming(child_realloc_freed, &arg, MSG_REALLOC_INVALID, arg.ptr, MSG_NOT_BLOCK);
+    free(arg.ptr);
+}
+
+static void test_realloc_freed_huge(void **state)
+{
+    (void)state;
+    case_arg_t arg = {malloc((size_t)100 << 20)};
+    assert_non_null(arg.ptr);
+    expect_abort_naming(child_realloc_freed, &arg, MSG_REALLOC_INVALID, arg.ptr, MSG_NOT_OURS);
+    free(arg.ptr);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -351,6 +560,18 @@ int main(void)
         cmocka_unit_test(test_free_interior_huge),
         cmocka_unit_test(test_realloc_freed_small),
         cmocka_unit_test(test_usable_size_stack_address),
+        cmocka_unit_test(test_free_glibc_block),
+        cmocka_unit_test(test_usable_size_glibc_block),
+        cmocka_unit_test(test_realloc_stack_address),
+        cmocka_unit_test(test_usable_size_freed_small),
+        cmocka_unit_test(test_usable_size_freed_large),
+        cmocka_unit_test(test_free_interior_small_remote),
+        cmocka_unit_test(test_free_interior_small_full_page),
+        cmocka_unit_test(test_double_free_large),
+        cmocka_unit_test(test_double_free_huge),
+        cmocka_unit_test(test_double_free_large_other_thread),
+        cmocka_unit_test(test_realloc_freed_large),
+        cmocka_unit_test(test_realloc_freed_huge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
