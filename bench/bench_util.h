@@ -164,4 +164,26 @@ static inline void bench_barrier_wait(bench_barrier_t *b)
     pthread_mutex_unlock(&b->lock);
 }
 
+// Starts `count` threads running `fn(arg_base + i * arg_stride)` into `tids`
+// (the caller's array: latency keeps it out of the allocator under test),
+// releases them together through `start` (initialised for count + 1) and
+// returns the seconds from the release until the last one is joined.
+static inline double bench_time_threads(int count, void *(*fn)(void *), void *arg_base,
+                                        size_t arg_stride, bench_barrier_t *start,
+                                        pthread_t *tids)
+{
+    for (int i = 0; i < count; i++) {
+        void *arg = (char *)arg_base + (size_t)i * arg_stride;
+        if (pthread_create(&tids[i], NULL, fn, arg) != 0) {
+            bench_die("pthread_create");
+        }
+    }
+    bench_barrier_wait(start);
+    double t0 = bench_now();
+    for (int i = 0; i < count; i++) {
+        pthread_join(tids[i], NULL);
+    }
+    return bench_now() - t0;
+}
+
 #endif // BENCH_UTIL_H

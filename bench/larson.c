@@ -143,17 +143,8 @@ int main(int argc, char **argv)
     }
 
     pthread_t *tids = bench_xmalloc(sizeof(pthread_t) * (size_t)threads);
-    for (int i = 0; i < threads; i++) {
-        if (pthread_create(&tids[i], NULL, worker_main, &workers[i]) != 0) {
-            bench_die("pthread_create");
-        }
-    }
-    bench_barrier_wait(&start);
-    double t0 = bench_now();
-    for (int i = 0; i < threads; i++) {
-        pthread_join(tids[i], NULL);
-    }
-    double seconds = bench_now() - t0;
+    double seconds = bench_time_threads(threads, worker_main, workers, sizeof(worker_t), &start,
+                                        tids);
 
     // Blocks posted after their receiver's last drain are still in a mailbox.
     uint64_t remote = 0;

@@ -209,17 +209,8 @@ int main(int argc, char **argv)
                                  0 };
     }
     pthread_t *tids = map_array(sizeof(pthread_t) * (size_t)threads);
-    for (int i = 0; i < threads; i++) {
-        if (pthread_create(&tids[i], NULL, worker_main, &workers[i]) != 0) {
-            bench_die("pthread_create");
-        }
-    }
-    bench_barrier_wait(&start);
-    double t0 = bench_now();
-    for (int i = 0; i < threads; i++) {
-        pthread_join(tids[i], NULL);
-    }
-    double seconds = bench_now() - t0;
+    double seconds = bench_time_threads(threads, worker_main, workers, sizeof(worker_t), &start,
+                                        tids);
     // Late posts to a mailbox whose owner has finished: free them untimed.
     for (int i = 0; i < threads; i++) {
         block_t *b = atomic_exchange(&mailboxes[i].head, NULL);

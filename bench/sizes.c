@@ -208,17 +208,8 @@ int main(int argc, char **argv)
         workers[i] = (worker_t){ mode, scale, 500 + (uint64_t)i, &start, 0 };
     }
     pthread_t *tids = bench_xmalloc(sizeof(pthread_t) * (size_t)threads);
-    for (int i = 0; i < threads; i++) {
-        if (pthread_create(&tids[i], NULL, worker_main, &workers[i]) != 0) {
-            bench_die("pthread_create");
-        }
-    }
-    bench_barrier_wait(&start);
-    double t0 = bench_now();
-    for (int i = 0; i < threads; i++) {
-        pthread_join(tids[i], NULL);
-    }
-    double seconds = bench_now() - t0;
+    double seconds = bench_time_threads(threads, worker_main, workers, sizeof(worker_t), &start,
+                                        tids);
 
     uint64_t calls = 0;
     for (int i = 0; i < threads; i++) {
