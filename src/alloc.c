@@ -47,7 +47,7 @@ void *mxi_alloc_large(size_t size, size_t alignment)
     page->block_size = (size_t)(end - page->start);
     page->kind = MX_PAGE_LARGE;
     page->reserved = 1;
-    page->capacity = 1;
+    mxi_atomic_store_relaxed(&page->capacity, 1);
     page->used = 1;
     page->key = mxi_page_make_key(page);
     mxi_atomic_store_relaxed(&page->thread_free, 0);

@@ -106,8 +106,8 @@ static void heap_take_woken(mx_heap_t *heap)
 {
     mx_page_t *page = mxi_remote_take_woken(heap);
     while (page != NULL) {
+        /* wake_next is left as it is: only a waker holding the heap lock writes it. */
         mx_page_t *next = page->wake_next;
-        page->wake_next = NULL;
         page->is_wake_pending = false;
         if (page->is_parked) {
             mxi_page_queue_unpark(heap, page, /*at_front=*/true);

@@ -15,6 +15,7 @@
 #include "init.h"
 
 #include <pthread.h>
+#include <string.h>
 #include <sys/auxv.h>
 
 #include "abandon.h"
@@ -77,9 +78,12 @@ static void fork_child(void)
 static uintptr_t init_secret(void)
 {
     uintptr_t secret = (uintptr_t)&init_state * 0x9e3779b97f4a7c15ull;
-    const uintptr_t *random = (const uintptr_t *)getauxval(AT_RANDOM);
+    const void *random = (const void *)getauxval(AT_RANDOM);
     if (random != NULL) {
-        secret ^= random[0] ^ (random[1] << 1);
+        /* The bytes may sit at any address: copy rather than load them as words. */
+        uintptr_t words[2];
+        memcpy(words, random, sizeof(words));
+        secret ^= words[0] ^ (words[1] << 1);
     }
     return secret & ~(uintptr_t)15;
 }

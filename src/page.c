@@ -28,7 +28,7 @@ void mxi_page_init_small(mx_page_t *page, mx_heap_t *heap, unsigned class_index)
     page->free = NULL;
     page->local_free = NULL;
     page->used = 0;
-    page->capacity = 0;
+    mxi_atomic_store_relaxed(&page->capacity, 0);
     page->block_size = block_size;
     page->reserved = (uint32_t)((page->slice_count * MX_SLICE_SIZE) / block_size);
     page->class_index = (uint16_t)class_index;
@@ -37,7 +37,6 @@ void mxi_page_init_small(mx_page_t *page, mx_heap_t *heap, unsigned class_index)
     page->is_wake_pending = false;
     page->next = NULL;
     page->prev = NULL;
-    page->wake_next = NULL;
     mxi_atomic_store_relaxed(&page->thread_free, 0);
     mxi_atomic_store_release(&page->owner, (uintptr_t)heap);
 }
@@ -51,10 +50,11 @@ static void page_extend(mx_page_t *page)
     if (count == 0) {
         count = 1;
     }
-    if (count > page->reserved - page->capacity) {
-        count = page->reserved - page->capacity;
+    uint32_t capacity = mxi_atomic_load_relaxed(&page->capacity);
+    if (count > page->reserved - capacity) {
+        count = page->reserved - capacity;
     }
-    uint8_t *first = page->start + (size_t)page->capacity * page->block_size;
+    uint8_t *first = page->start + (size_t)capacity * page->block_size;
     mx_block_t *next = page->free;
     for (size_t i = count; i > 0; i--) {
         mx_block_t *block = (mx_block_t *)(first + (i - 1) * page->block_size);
@@ -63,7 +63,7 @@ static void page_extend(mx_page_t *page)
         next = block;
     }
     page->free = next;
-    page->capacity += (uint32_t)count;
+    mxi_atomic_store_relaxed(&page->capacity, capacity + (uint32_t)count);
 }
 
 /* Remote frees join whichever owner list is empty, so no list is walked; only when both are
@@ -106,7 +106,7 @@ static bool page_list_check(const mx_page_t *page, const mx_block_t *list, uint3
         if (!mxi_page_is_block_start(page, list) || list->key != page->key) {
             mxi_page_corrupt(page, list);
         }
-        if (++*count > page->capacity) {
+        if (++*count > mxi_atomic_load_relaxed(&page->capacity)) {
             return false;
         }
     }
@@ -116,10 +116,10 @@ static bool page_list_check(const mx_page_t *page, const mx_block_t *list, uint3
 bool mxi_page_check(const mx_page_t *page)
 {
     uint32_t count = 0;
-    return page->kind == MX_PAGE_SMALL && page->capacity <= page->reserved &&
+    uint32_t capacity = mxi_atomic_load_relaxed(&page->capacity);
+    return page->kind == MX_PAGE_SMALL && capacity <= page->reserved &&
            page_list_check(page, page->free, &count) &&
-           page_list_check(page, page->local_free, &count) &&
-           count + page->used == page->capacity;
+           page_list_check(page, page->local_free, &count) && count + page->used == capacity;
 }
 
 bool mxi_page_refill(mx_page_t *page)
@@ -135,7 +135,7 @@ bool mxi_page_refill(mx_page_t *page)
     if (mxi_page_collect_remote(page) != 0) {
         return true;
     }
-    if (page->capacity < page->reserved) {
+    if (mxi_atomic_load_relaxed(&page->capacity) < page->reserved) {
         page_extend(page);
         return true;
     }

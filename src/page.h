@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "atomic.h"
 #include "compiler.h"
 #include "config.h"
 #include "types.h"
@@ -85,7 +86,8 @@ MX_INLINE bool mxi_page_is_block_start(const mx_page_t *page, const void *p)
         return false;
     }
     size_t offset = (size_t)(b - page->start);
-    return offset % page->block_size == 0 && offset / page->block_size < page->capacity;
+    return offset % page->block_size == 0 &&
+           offset / page->block_size < mxi_atomic_load_relaxed(&page->capacity);
 }
 
 #endif

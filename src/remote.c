@@ -13,7 +13,8 @@
 #include "page.h"
 
 /* Exactly one remote free observes PARKED (it clears the bit in the same CAS), so a page is
- * pushed onto a wake list at most once per parking. */
+ * pushed onto a wake list at most once per parking. The CAS acquires, so the waker sees
+ * everything the owner wrote before parking. */
 static void remote_wake(mx_page_t *page)
 {
     mx_heap_t *heap;
@@ -38,7 +39,7 @@ void mxi_remote_free(mx_page_t *page, mx_block_t *block)
     do {
         mxi_block_set_next(page, block, MX_THREAD_FREE_HEAD(old));
         word = (old & ~(MX_THREAD_FREE_ONE - 1)) + MX_THREAD_FREE_ONE + (uintptr_t)block;
-    } while (!mxi_atomic_cas_weak_release(&page->thread_free, &old, word));
+    } while (!mxi_atomic_cas_weak_acq_rel(&page->thread_free, &old, word));
     if (old & MX_THREAD_FREE_PARKED) {
         remote_wake(page);
     }

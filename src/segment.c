@@ -460,11 +460,19 @@ void mxi_segment_totals(mx_segment_totals_t *t)
     mxi_unlock(&mxi_segment_lock);
 }
 
+/* The segment map marks only the first 64 MiB of a huge mapping (see segment_map.h), so an
+ * address past it is looked up in the list of huge segments. */
 bool mxi_segment_owns(const void *p)
 {
-    if (!mxi_segment_map_contains((uintptr_t)p)) {
-        return false;
+    if (mxi_segment_map_contains((uintptr_t)p)) {
+        mx_segment_t *seg = mxi_segment_of(p);
+        return (uintptr_t)p - (uintptr_t)seg < seg->size;
     }
-    mx_segment_t *seg = mxi_segment_of(p);
-    return (uintptr_t)p - (uintptr_t)seg < seg->size;
+    bool owned = false;
+    mxi_lock(&mxi_segment_lock);
+    for (mx_segment_t *seg = huge_list; seg != NULL && !owned; seg = seg->next) {
+        owned = (uintptr_t)p - (uintptr_t)seg < seg->size;
+    }
+    mxi_unlock(&mxi_segment_lock);
+    return owned;
 }

@@ -57,7 +57,8 @@ struct mx_heap;
 typedef struct mx_page {
     mx_block_t *free;       /* owner: malloc pops from here and nothing else touches it */
     uint32_t used;          /* owner: blocks handed out, minus the frees collected */
-    uint32_t capacity;      /* owner: blocks carved out of the page so far */
+    _Atomic(uint32_t) capacity; /* owner writes; any thread reads (a remote free checks its
+                                   pointer against it): blocks carved out so far */
     mx_block_t *local_free; /* owner: blocks the owner freed, swapped into free when empty */
     uintptr_t key;          /* immutable: written into the second word of free blocks */
     _Atomic(uintptr_t) owner;       /* owner or adopter writes; any thread reads: heap | flags */
