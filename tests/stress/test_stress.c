@@ -19,6 +19,9 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#ifdef MX_TEST_EXPLICIT_API
+#include "mx_explicit.h"
+#endif
 #include "support.h"
 
 #include <malloc.h>
