@@ -14,6 +14,8 @@
  * only, and no corruption). */
 #include "init.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/auxv.h>
@@ -31,6 +33,9 @@ enum { INIT_NONE, INIT_RUNNING, INIT_DONE };
 static _Atomic(int) init_state;
 static MX_TLS bool init_is_running_here;
 static pthread_key_t thread_key;
+/* Where MALLOCX_SHOW_STATS writes at exit: a duplicate of stderr taken at start, because many
+ * programs (coreutils, xz) close stderr before the library destructors run. */
+static int stats_fd = 2;
 
 static void thread_done(void *value)
 {
@@ -100,6 +105,12 @@ bool mxi_process_init(void)
         mxi_page_none.kind = MX_PAGE_NONE;
         mxi_size_class_init();
         mxi_options_init();
+        if (mxi_options.show_stats) {
+            int saved = errno;
+            int fd = fcntl(2, F_DUPFD_CLOEXEC, 100);
+            stats_fd = fd >= 0 ? fd : 2;
+            errno = saved;
+        }
         pthread_key_create(&thread_key, thread_done);
         pthread_atfork(fork_prepare, fork_parent, fork_child);
         init_is_running_here = false;
@@ -123,6 +134,6 @@ void mxi_thread_register(mx_heap_t *heap)
 __attribute__((destructor)) static void process_done(void)
 {
     if (mxi_atomic_load_acquire(&init_state) == INIT_DONE && mxi_options.show_stats) {
-        mxi_stats_print(2);
+        mxi_stats_print(stats_fd);
     }
 }
