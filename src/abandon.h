@@ -18,8 +18,14 @@ mx_heap_t *mxi_abandon_take_abandoned(void);
 /* A spare heap without pages (NULL if none). */
 mx_heap_t *mxi_abandon_take_spare(void);
 
-/* Moves the pages of one abandoned heap, if any is waiting, into heap; false if none was. */
-bool mxi_abandon_adopt(mx_heap_t *heap);
+/* Moves the queued pages of one size class from an abandoned heap into heap: the pages a thread
+ * is about to need, taken without the rest of the exited thread's heap, which stays whole for
+ * the next new thread. False if no abandoned heap has pages of that class. */
+bool mxi_abandon_adopt_class(mx_heap_t *heap, unsigned class_index);
+
+/* Moves the pages of the oldest abandoned heap into heap, if one has waited at least the purge
+ * delay (any, with `force`); false if none was taken. */
+bool mxi_abandon_adopt(mx_heap_t *heap, bool force);
 
 /* Guards the abandoned and spare lists; a leaf except that adoption takes a heap's lock
  * after releasing it. */

@@ -31,7 +31,7 @@ void *mxi_alloc_large(size_t size, size_t alignment)
         }
         return huge != NULL ? huge->start : NULL;
     }
-    size_t slices = (size + slack + MX_SLICE_SIZE - 1) / MX_SLICE_SIZE;
+    size_t slices = (size + slack + MX_GUARD_SIZE + MX_SLICE_SIZE - 1) / MX_SLICE_SIZE;
     mx_page_t *page = mxi_segment_claim((uint32_t)slices);
     if (page == NULL && mxi_purge_all()) {
         /* Empty pages and segments went back to the OS: room for one more try. */
@@ -41,7 +41,7 @@ void *mxi_alloc_large(size_t size, size_t alignment)
         return NULL;
     }
     uint8_t *span = page->start;
-    uint8_t *end = span + slices * MX_SLICE_SIZE;
+    uint8_t *end = span + slices * MX_SLICE_SIZE - MX_GUARD_SIZE;
     uintptr_t start = ((uintptr_t)span + alignment - 1) & ~(uintptr_t)(alignment - 1);
     page->start = (uint8_t *)start;
     page->block_size = (size_t)(end - page->start);

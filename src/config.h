@@ -11,6 +11,14 @@
 #define MX_DEBUG 0
 #endif
 
+/* MALLOCX_SECURE builds (CMake option): a guard page (PROT_NONE) at the end of every page and
+ * huge block and after each segment header, and free lists carved in random order. Safe-linking
+ * and double-free detection are on in every build. */
+#ifndef MX_SECURE
+#define MX_SECURE 0
+#endif
+#define MX_GUARD_SIZE ((size_t)(MX_SECURE ? 4096 : 0))
+
 /* A segment is the unit the OS layer maps: 64 MiB, aligned to its size, so that masking any
  * block address finds the segment header. */
 #define MX_SEGMENT_SHIFT 26

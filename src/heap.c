@@ -170,8 +170,10 @@ mx_page_t *mxi_heap_page_for_class(mx_heap_t *heap, unsigned class_index)
             return page;
         }
         /* Pages of exited threads come before fresh memory: adopting them reuses their free
-         * blocks and collects what other threads freed into them. */
-        if (!mxi_abandon_adopt(heap)) {
+         * blocks and collects what other threads freed into them. First this class's pages of
+         * any exited thread, then the whole of a heap no new thread came for. */
+        if (!mxi_abandon_adopt_class(heap, class_index) &&
+            !mxi_abandon_adopt(heap, /*force=*/false)) {
             break;
         }
         heap_take_woken(heap);

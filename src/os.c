@@ -126,3 +126,11 @@ bool mxi_os_move(void *from, size_t old_size, void *to, size_t new_size)
     errno = saved;
     return p == to;
 }
+
+bool mxi_os_protect(void *addr, size_t size, bool is_guard)
+{
+    int saved = errno;
+    bool ok = mprotect(addr, size, is_guard ? PROT_NONE : PROT_READ | PROT_WRITE) == 0;
+    errno = saved;
+    return ok;
+}

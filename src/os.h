@@ -18,5 +18,8 @@ bool mxi_os_resize_in_place(void *addr, size_t old_size, size_t new_size);
 /* Moves a mapping's pages to `to` (a range we reserved) without copying them. */
 bool mxi_os_move(void *from, size_t old_size, void *to, size_t new_size);
 size_t mxi_os_page_size(void);
+/* Makes [addr, addr+size) inaccessible (a guard) or readable and writable again; false if the
+ * kernel refuses (it can run out of mappings: each guard splits one). */
+bool mxi_os_protect(void *addr, size_t size, bool is_guard);
 
 #endif

@@ -30,7 +30,7 @@ void mxi_page_init_small(mx_page_t *page, mx_heap_t *heap, unsigned class_index)
     page->used = 0;
     mxi_atomic_store_relaxed(&page->capacity, 0);
     page->block_size = block_size;
-    page->reserved = (uint32_t)((page->slice_count * MX_SLICE_SIZE) / block_size);
+    page->reserved = (uint32_t)((page->slice_count * MX_SLICE_SIZE - MX_GUARD_SIZE) / block_size);
     page->class_index = (uint16_t)class_index;
     page->key = mxi_page_make_key(page);
     page->is_parked = false;
@@ -39,6 +39,35 @@ void mxi_page_init_small(mx_page_t *page, mx_heap_t *heap, unsigned class_index)
     page->prev = NULL;
     mxi_atomic_store_relaxed(&page->thread_free, 0);
     mxi_atomic_store_release(&page->owner, (uintptr_t)heap);
+}
+
+/* MALLOCX_SECURE: the new blocks go on the free list in a random order (a Fisher-Yates shuffle
+ * seeded from the page's secret key and its carve position), so neighbouring allocations are
+ * not neighbours in memory and an overflow cannot count on what it lands in. */
+static mx_block_t *page_extend_shuffled(mx_page_t *page, uint8_t *first, size_t count,
+                                        mx_block_t *next)
+{
+    uint16_t order[MX_EXTEND_SIZE / MX_MIN_BLOCK];
+    for (size_t i = 0; i < count; i++) {
+        order[i] = (uint16_t)i;
+    }
+    uint64_t x = page->key ^ ((uint64_t)(uintptr_t)first * 0x9e3779b97f4a7c15ull);
+    for (size_t i = count; i > 1; i--) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        size_t j = (size_t)(x % i);
+        uint16_t t = order[i - 1];
+        order[i - 1] = order[j];
+        order[j] = t;
+    }
+    for (size_t i = 0; i < count; i++) {
+        mx_block_t *block = (mx_block_t *)(first + (size_t)order[i] * page->block_size);
+        mxi_block_set_next(page, block, next);
+        block->key = page->key;
+        next = block;
+    }
+    return next;
 }
 
 /* Carves at most MX_EXTEND_SIZE bytes (at least one block) from the untouched tail, so a
@@ -56,11 +85,15 @@ static void page_extend(mx_page_t *page)
     }
     uint8_t *first = page->start + (size_t)capacity * page->block_size;
     mx_block_t *next = page->free;
-    for (size_t i = count; i > 0; i--) {
-        mx_block_t *block = (mx_block_t *)(first + (i - 1) * page->block_size);
-        mxi_block_set_next(page, block, next);
-        block->key = page->key;
-        next = block;
+    if (MX_SECURE) {
+        next = page_extend_shuffled(page, first, count, next);
+    } else {
+        for (size_t i = count; i > 0; i--) {
+            mx_block_t *block = (mx_block_t *)(first + (i - 1) * page->block_size);
+            mxi_block_set_next(page, block, next);
+            block->key = page->key;
+            next = block;
+        }
     }
     page->free = next;
     mxi_atomic_store_relaxed(&page->capacity, capacity + (uint32_t)count);

@@ -80,16 +80,11 @@ void mxi_page_queue_park(mx_heap_t *heap, mx_page_t *page)
 {
     mxi_page_queue_remove(heap, page);
     page->is_parked = true;
-    page->prev = NULL;
-    page->next = heap->parked;
-    if (heap->parked != NULL) {
-        heap->parked->prev = page;
-    }
-    heap->parked = page;
+    mxi_page_queue_link_parked(heap, page);
     mxi_atomic_store_relaxed(&page->owner, mxi_atomic_load_relaxed(&page->owner) | MX_OWNER_PARKED);
 }
 
-void mxi_page_queue_unpark(mx_heap_t *heap, mx_page_t *page, bool at_front)
+void mxi_page_queue_unlink_parked(mx_heap_t *heap, mx_page_t *page)
 {
     if (page->prev != NULL) {
         page->prev->next = page->next;
@@ -99,6 +94,23 @@ void mxi_page_queue_unpark(mx_heap_t *heap, mx_page_t *page, bool at_front)
     if (page->next != NULL) {
         page->next->prev = page->prev;
     }
+    page->next = NULL;
+    page->prev = NULL;
+}
+
+void mxi_page_queue_link_parked(mx_heap_t *heap, mx_page_t *page)
+{
+    page->prev = NULL;
+    page->next = heap->parked;
+    if (heap->parked != NULL) {
+        heap->parked->prev = page;
+    }
+    heap->parked = page;
+}
+
+void mxi_page_queue_unpark(mx_heap_t *heap, mx_page_t *page, bool at_front)
+{
+    mxi_page_queue_unlink_parked(heap, page);
     page->is_parked = false;
     mxi_atomic_store_relaxed(&page->owner,
                              mxi_atomic_load_relaxed(&page->owner) & ~MX_OWNER_PARKED);

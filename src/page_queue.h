@@ -19,6 +19,10 @@ void mxi_page_queue_move_to_front(mx_heap_t *heap, mx_page_t *page);
 void mxi_page_queue_park(mx_heap_t *heap, mx_page_t *page);
 void mxi_page_queue_unpark(mx_heap_t *heap, mx_page_t *page, bool at_front);
 
+/* The parked list alone, for moving parked pages between heaps (the flags are the caller's). */
+void mxi_page_queue_unlink_parked(mx_heap_t *heap, mx_page_t *page);
+void mxi_page_queue_link_parked(mx_heap_t *heap, mx_page_t *page);
+
 /* Points every direct-table entry at its class's first page (or the empty page). */
 void mxi_page_queue_refresh_direct(mx_heap_t *heap);
 

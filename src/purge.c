@@ -54,7 +54,7 @@ bool mxi_purge_all(void)
 {
     mx_heap_t *heap = mxi_heap_tls;
     if (heap != &mxi_heap_empty) {
-        while (mxi_abandon_adopt(heap)) {
+        while (mxi_abandon_adopt(heap, /*force=*/true)) {
         }
     }
     bool released = mxi_heap_release_empty_pages(heap);

@@ -14,6 +14,9 @@
  * front), so growing usually needs no copy, and shrinking gives the tail back. */
 static bool realloc_large_in_place(mx_page_t *page, size_t size)
 {
+    if (MX_SECURE) {
+        return false; /* the guard page at its end would have to move with it */
+    }
     uint8_t *span = (uint8_t *)mxi_segment_of(page) + (size_t)page->slice_index * MX_SLICE_SIZE;
     size_t needed = (size_t)(page->start - span) + size;
     uint32_t slices = (uint32_t)((needed + MX_SLICE_SIZE - 1) / MX_SLICE_SIZE);

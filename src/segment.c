@@ -17,10 +17,14 @@
 #include <string.h>
 
 #include "debug.h"
+#include "error.h"
 #include "options.h"
 #include "os.h"
 #include "purge.h"
 #include "segment_map.h"
+
+static_assert(MX_SEGMENT_HEADER_SLICES * MX_SLICE_SIZE - sizeof(mx_segment_t) >= MX_GUARD_SIZE,
+              "the header region has room for its guard page");
 
 mx_page_t mxi_page_none;
 mx_lock_t mxi_segment_lock = MX_LOCK_INIT;
@@ -111,6 +115,15 @@ static mx_segment_t *segment_new_locked(void)
     if (seg == NULL) {
         return NULL;
     }
+    /* MALLOCX_SECURE: the end of the header region becomes a guard, so an overflow from the
+     * header's side and an underflow from the first page's side both fault. */
+    uint8_t *header_guard =
+        (uint8_t *)seg + MX_SEGMENT_HEADER_SLICES * MX_SLICE_SIZE - MX_GUARD_SIZE;
+    if (MX_SECURE && !mxi_os_protect(header_guard, MX_GUARD_SIZE, /*is_guard=*/true)) {
+        mxi_os_unmap(seg, MX_SEGMENT_SIZE);
+        errno = ENOMEM;
+        return NULL;
+    }
     segment_init_header(seg, MX_SEGMENT_SIZE, MX_SEGMENT_NORMAL, &mxi_page_none);
     for (size_t i = 0; i < MX_SEGMENT_HEADER_SLICES; i++) {
         seg->used_map[i / 64] |= (uint64_t)1 << (i % 64);
@@ -164,6 +177,15 @@ static size_t segment_find_run(const mx_segment_t *seg, size_t count)
     return MX_SLICE_COUNT;
 }
 
+/* MALLOCX_SECURE: the last OS page of every page's slices is a guard. */
+static uint8_t *page_guard(const mx_page_t *page)
+{
+    uint8_t *span = (uint8_t *)mxi_segment_of(page) + (size_t)page->slice_index * MX_SLICE_SIZE;
+    return span + (size_t)page->slice_count * MX_SLICE_SIZE - MX_GUARD_SIZE;
+}
+
+static void segment_release_unguarded(mx_page_t *page);
+
 mx_page_t *mxi_segment_claim(uint32_t slices)
 {
     MX_ASSERT(slices >= 1 && slices <= MX_SLICE_COUNT - MX_SEGMENT_HEADER_SLICES);
@@ -198,10 +220,23 @@ mx_page_t *mxi_segment_claim(uint32_t slices)
     page->kind = MX_PAGE_SMALL;
     page->start = (uint8_t *)seg + first * MX_SLICE_SIZE;
     mxi_unlock(&mxi_segment_lock);
+    if (MX_SECURE && !mxi_os_protect(page_guard(page), MX_GUARD_SIZE, /*is_guard=*/true)) {
+        segment_release_unguarded(page);
+        errno = ENOMEM;
+        return NULL;
+    }
     return page;
 }
 
 void mxi_segment_release(mx_page_t *page)
+{
+    if (MX_SECURE && !mxi_os_protect(page_guard(page), MX_GUARD_SIZE, /*is_guard=*/false)) {
+        mxi_fatal("mprotect", "failed to lift the guard of page", page, "");
+    }
+    segment_release_unguarded(page);
+}
+
+static void segment_release_unguarded(mx_page_t *page)
 {
     mx_segment_t *seg = mxi_segment_of(page);
     mxi_lock(&mxi_segment_lock);
@@ -273,7 +308,7 @@ static void huge_init_page(mx_segment_t *seg, size_t offset)
     mx_page_t *page = &seg->pages[0];
     page->kind = MX_PAGE_HUGE;
     page->start = (uint8_t *)seg + offset;
-    page->block_size = seg->size - offset;
+    page->block_size = seg->size - offset - MX_GUARD_SIZE;
     page->is_zero = true;
     page->slice_count = 1;
     page->reserved = 1;
@@ -284,13 +319,19 @@ mx_page_t *mxi_segment_huge_alloc(size_t size, size_t alignment)
 {
     size_t offset = huge_block_offset(alignment);
     size_t total;
-    if (!huge_mapping_size(offset, size, &total)) {
+    if (!huge_mapping_size(offset, size + MX_GUARD_SIZE, &total)) {
         errno = ENOMEM;
         return NULL;
     }
     size_t map_align = alignment > MX_SEGMENT_SIZE ? alignment : MX_SEGMENT_SIZE;
     mx_segment_t *seg = mxi_os_map_aligned(total, map_align);
     if (seg == NULL) {
+        return NULL;
+    }
+    if (MX_SECURE && !mxi_os_protect((uint8_t *)seg + total - MX_GUARD_SIZE, MX_GUARD_SIZE,
+                                     /*is_guard=*/true)) {
+        mxi_os_unmap(seg, total);
+        errno = ENOMEM;
         return NULL;
     }
     mx_page_t *page = &seg->pages[0];
@@ -315,6 +356,9 @@ void mxi_segment_huge_free(mx_page_t *page)
 
 mx_page_t *mxi_segment_huge_resize(mx_page_t *page, size_t new_size)
 {
+    if (MX_SECURE) {
+        return NULL; /* the guard page at its end would have to move: realloc copies */
+    }
     mx_segment_t *seg = mxi_segment_of(page);
     size_t offset = (size_t)(page->start - (uint8_t *)seg);
     size_t total;

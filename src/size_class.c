@@ -17,7 +17,7 @@ void mxi_size_class_init(void)
         }
     }
     for (c = 1; c < MX_CLASS_COUNT; c++) {
-        size_t want = (size_t)mxi_size_class_block[c] * 8;
+        size_t want = (size_t)mxi_size_class_block[c] * 8 + MX_GUARD_SIZE;
         size_t slices = (want + MX_SLICE_SIZE - 1) / MX_SLICE_SIZE;
         mxi_size_class_slices[c] = (uint32_t)(slices == 0 ? 1 : slices);
     }

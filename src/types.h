@@ -132,6 +132,7 @@ typedef struct mx_heap {
     _Atomic(mx_page_t *) wake; /* under `lock`: parked pages a remote free brought back */
     struct mx_heap *next_all;  /* under the registry lock: every heap ever made */
     struct mx_heap *next_free; /* under the abandon lock: abandoned or spare heaps */
+    int64_t abandoned_at_ms;   /* under the abandon lock: when its thread exited */
 } mx_heap_t;
 
 static_assert(MX_CLASS_COUNT == 89, "class table layout");

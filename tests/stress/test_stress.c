@@ -7,7 +7,9 @@
  * on the block, and publishes the result with a release store; so at most one thread touches a
  * block at a time, and most frees are of blocks another thread allocated (remote frees). Workers
  * also spawn short-lived children that allocate, leave blocks in the slots and exit, so heaps are
- * abandoned and their pages adopted or freed into while the rest keeps running.
+ * abandoned and their pages adopted or freed into while the rest keeps running, and now and then
+ * fork: the child, a copy taken while the other workers were mid-operation, must still allocate,
+ * reallocate and free (its own blocks and copies of the parent's) and exit cleanly.
  *
  * Blocks carry no header: the slot's side table keeps size and tag, and the block holds a pattern
  * derived from its address and tag (mx_test_fill), checked before every free and realloc. A
@@ -31,6 +33,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define SLOT_COUNT 4096
 #define DEFAULT_THREADS 8
@@ -69,6 +73,7 @@ typedef struct {
     size_t churn_left;
     size_t usable_checks;
     size_t big_allocs;
+    size_t forks;
 } worker_t;
 
 typedef struct {
@@ -337,6 +342,67 @@ static void spawn_churn_child(worker_t *w)
     w->churn_left += c.left;
 }
 
+/* The child of a fork made while the other workers allocate: the allocator's locks and the
+ * forking thread's heap must be usable. It allocates, checks and frees a mix of sizes, takes
+ * over one slot's block (the parent's memory, copied), and exits 0 only if all of it held. */
+static int fork_child_work(uint64_t seed)
+{
+    mx_test_rng_t rng;
+    mx_test_rng_seed(&rng, seed);
+    void *blocks[64];
+    size_t sizes[64];
+    for (int i = 0; i < 64; i++) {
+        sizes[i] = random_size(&rng) % (1 << 20) + 1;
+        blocks[i] = malloc(sizes[i]);
+        if (blocks[i] == NULL) {
+            return 1;
+        }
+        mx_test_fill(blocks[i], sizes[i], seed);
+    }
+    for (int i = 0; i < 64; i++) {
+        /* The pattern depends on the address, so check it before the block may move and a
+         * plain byte fill across the move. */
+        if (!mx_test_check(blocks[i], sizes[i], seed)) {
+            return 2;
+        }
+        memset(blocks[i], i, sizes[i]);
+        unsigned char *q = realloc(blocks[i], sizes[i] * 2);
+        if (q == NULL) {
+            return 3;
+        }
+        for (size_t b = 0; b < sizes[i]; b++) {
+            if (q[b] != (unsigned char)i) {
+                return 4;
+            }
+        }
+        free(q);
+    }
+    slot_t *s = &g_slots[mx_test_rng_range(&rng, 0, SLOT_COUNT - 1)];
+    void *p = atomic_load(&s->ptr);
+    if (p != NULL && p != BUSY) {
+        free(p);
+    }
+    return 0;
+}
+
+static void fork_and_check(worker_t *w)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        _exit(fork_child_work(mx_test_rng_next(&w->rng)));
+    }
+    if (pid < 0) {
+        report_failure("fork failed", w->index, w->seed, 0, 0, 0, NULL);
+        return;
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        report_failure("forked child failed", w->index, w->seed, 0, 0, (size_t)status, NULL);
+    }
+    w->forks++;
+}
+
 static void *worker_main(void *arg)
 {
     worker_t *w = arg;
@@ -347,6 +413,11 @@ static void *worker_main(void *arg)
         }
         if (mx_test_rng_range(&w->rng, 0, 1999) == 0) {
             spawn_churn_child(w);
+            continue;
+        }
+        /* Once half-way through for certain (short runs too), and now and then besides. */
+        if (op == w->ops / 2 || mx_test_rng_range(&w->rng, 0, 19999) == 0) {
+            fork_and_check(w);
             continue;
         }
         size_t slot_index = (size_t)mx_test_rng_range(&w->rng, 0, SLOT_COUNT - 1);
@@ -456,6 +527,7 @@ static void test_stress_shared_slots(void **state)
         total.churn_left += workers[i].churn_left;
         total.usable_checks += workers[i].usable_checks;
         total.big_allocs += workers[i].big_allocs;
+        total.forks += workers[i].forks;
     }
 
     /* Free what is left, checking each block once more. */
@@ -488,13 +560,15 @@ static void test_stress_shared_slots(void **state)
                   "checks\n",
                   total.allocs, total.callocs, total.aligned, total.big_allocs, total.reallocs,
                   total.frees, total.remote_frees, leftover, total.usable_checks);
-    print_message("stress: %zu churn threads left %zu blocks behind and freed %zu of others'\n",
+    print_message("stress: %zu churn threads left %zu blocks behind and freed %zu of others'; "
+                  "%zu forks\n",
                   total.churn_threads, total.churn_left,
-                  (size_t)atomic_load(&g_churn_remote_frees));
+                  (size_t)atomic_load(&g_churn_remote_frees), total.forks);
     /* The run must actually have exercised what it claims to. */
     assert_true(total.remote_frees > 0);
     assert_true(total.churn_threads > 0);
     assert_true(total.churn_left > 0);
+    assert_true(total.forks > 0);
     assert_true(total.usable_checks >= total.allocs);
     free(threads);
     free(workers);
