@@ -32,6 +32,13 @@ MX_STRESS_SCALE=0.25 ctest --test-dir build-debug --output-on-failure --no-tests
     -L 'unit|api|abort|stress' \
     || status=1
 
+# The MALLOCX_SECURE build (guard pages, random free-list order): its own tests and the API,
+# abort and stress tests again.
+cmake -S . -B build-secure -DCMAKE_BUILD_TYPE=Release -DMALLOCX_SECURE=ON >/dev/null
+cmake --build build-secure -j"$jobs"
+ctest --test-dir build-secure --output-on-failure --no-tests=error -j2 \
+    -L 'secure|unit|api|abort|stress' || status=1
+
 # Sanitizer and fuzzing builds (tests/sanitize, tests/fuzz), with clang in their own build
 # directories. ASan+UBSan: the unit and stress tests through the mx_ API and the fuzz seeds,
 # then 60 s of fuzzing; TSan: the stress test. About 2.5 minutes on 2 cores, builds included.

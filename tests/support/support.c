@@ -69,8 +69,11 @@ int mx_test_run_child(void (*fn)(void *), void *arg, char *out, size_t cap)
     if (pid == 0) {
         close(pipefd[0]);
         dup2(pipefd[1], 2);
-        /* No core files from intended aborts. */
+        /* cmocka catches these to report a crashing test; in the child they must kill it so
+         * the parent sees the signal. */
         signal(SIGABRT, SIG_DFL);
+        signal(SIGSEGV, SIG_DFL);
+        signal(SIGBUS, SIG_DFL);
         fn(arg);
         _exit(0);
     }
