@@ -67,6 +67,7 @@ size_t mxi_free_usable_from(const mx_page_t *page, const void *p)
     return page->block_size - (size_t)((const uint8_t *)p - block);
 }
 
+/* mxi_free_check has ruled out every kind but small, large and huge. */
 void mxi_free_slow(void *p)
 {
     if (p == NULL) {
@@ -74,27 +75,19 @@ void mxi_free_slow(void *p)
     }
     int saved = errno;
     mx_page_t *page = mxi_free_check("free", p);
-    switch ((mx_page_kind_t)page->kind) {
-    case MX_PAGE_SMALL:
-        break;
-    case MX_PAGE_LARGE:
+    if (page->kind == MX_PAGE_LARGE) {
         mxi_segment_release(page);
-        errno = saved;
-        return;
-    case MX_PAGE_HUGE:
+    } else if (page->kind == MX_PAGE_HUGE) {
         mxi_segment_huge_free(page);
-        errno = saved;
-        return;
-    case MX_PAGE_NONE:
-        return;
-    }
-    mx_block_t *block = mxi_page_block_of(page, p);
-    mx_heap_t *heap = mxi_heap_tls;
-    uintptr_t owner = mxi_atomic_load_relaxed(&page->owner);
-    if ((owner & ~MX_OWNER_FLAGS) == (uintptr_t)heap) {
-        mxi_heap_free_flagged(heap, page, block);
     } else {
-        mxi_remote_free(page, block);
+        mx_block_t *block = mxi_page_block_of(page, p);
+        mx_heap_t *heap = mxi_heap_tls;
+        uintptr_t owner = mxi_atomic_load_relaxed(&page->owner);
+        if ((owner & ~MX_OWNER_FLAGS) == (uintptr_t)heap) {
+            mxi_heap_free_flagged(heap, page, block);
+        } else {
+            mxi_remote_free(page, block);
+        }
     }
     errno = saved;
 }

@@ -116,9 +116,8 @@ static void heap_take_woken(mx_heap_t *heap)
     }
 }
 
-static bool heap_page_can_release(mx_heap_t *heap, mx_page_t *page)
+static bool heap_page_can_release(const mx_page_t *page)
 {
-    (void)heap;
     return page->used == 0 && !page->is_wake_pending && !page->is_parked;
 }
 
@@ -215,7 +214,7 @@ void mxi_heap_free_flagged(mx_heap_t *heap, mx_page_t *page, mx_block_t *block)
  * segment, where it is purged after the delay. */
 void mxi_heap_page_emptied(mx_heap_t *heap, mx_page_t *page)
 {
-    if (page == heap->queues[page->class_index].first || !heap_page_can_release(heap, page)) {
+    if (page == heap->queues[page->class_index].first || !heap_page_can_release(page)) {
         return;
     }
     heap_release_page(heap, page);
@@ -233,7 +232,7 @@ bool mxi_heap_release_empty_pages(mx_heap_t *heap)
         for (mx_page_t *page = heap->queues[c].first; page != NULL; page = next) {
             next = page->next;
             mxi_page_collect_remote(page);
-            if (heap_page_can_release(heap, page)) {
+            if (heap_page_can_release(page)) {
                 heap_release_page(heap, page);
                 released = true;
             }
