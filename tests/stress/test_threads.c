@@ -386,6 +386,22 @@ static void sleep_ms(long ms)
     }
 }
 
+/* Waits past the purge delay, then makes enough calls, of several size classes, that each
+ * one's slow path (where purging happens) runs at least once. */
+static void idle_then_allocate(void)
+{
+    sleep_ms(200);
+    for (int round = 0; round < 64; round++) {
+        void *tmp[64];
+        for (int i = 0; i < 64; i++) {
+            tmp[i] = malloc((size_t)(16 << (i % 12)));
+        }
+        for (int i = 0; i < 64; i++) {
+            free(tmp[i]);
+        }
+    }
+}
+
 /* Without malloc_trim: the purge delay passes, and ordinary allocation calls (which reach the slow
  * path now and then) must return the memory on their own. */
 static void test_memory_returned_without_trim(void **state)
@@ -400,17 +416,7 @@ static void test_memory_returned_without_trim(void **state)
     size_t rss_peak = mx_test_rss_bytes();
     free_working_set(&ws);
     size_t rss_freed = mx_test_rss_bytes();
-    sleep_ms(200);
-    /* Enough calls, of several size classes, that each one's slow path runs at least once. */
-    for (int round = 0; round < 64; round++) {
-        void *tmp[64];
-        for (int i = 0; i < 64; i++) {
-            tmp[i] = malloc((size_t)(16 << (i % 12)));
-        }
-        for (int i = 0; i < 64; i++) {
-            free(tmp[i]);
-        }
-    }
+    idle_then_allocate();
     size_t rss_later = mx_test_rss_bytes();
     release_working_set(&ws);
     print_message("no trim: %zu blocks, %.1f MiB requested; RSS before %.1f MiB, peak %.1f MiB, "
@@ -449,16 +455,7 @@ static void test_small_memory_returned_without_trim(void **state)
         free(blocks[i]);
     }
     size_t rss_freed = mx_test_rss_bytes();
-    sleep_ms(200);
-    for (int round = 0; round < 64; round++) {
-        void *tmp[64];
-        for (int i = 0; i < 64; i++) {
-            tmp[i] = malloc((size_t)(16 << (i % 12)));
-        }
-        for (int i = 0; i < 64; i++) {
-            free(tmp[i]);
-        }
-    }
+    idle_then_allocate();
     size_t rss_later = mx_test_rss_bytes();
     munmap(blocks, RETURN_MAX_BLOCKS * sizeof(void *));
     print_message("no trim, small blocks: %zu blocks, %.1f MiB requested; RSS before %.1f MiB, "
