@@ -1,7 +1,8 @@
 /* Heaps of exited threads. A thread's exit abandons its heap with the pages that still hold
- * live blocks; the next new thread takes such a heap over whole, and a running thread adopts
- * one on its maintenance cadence, so the memory of dead threads is reused and remote frees into
- * it are never lost. Heaps without pages wait as spares for new threads. */
+ * live blocks; the next new thread takes such a heap over whole, and a running thread that needs
+ * a page takes that class's pages from one (or a whole heap nobody came for within the purge
+ * delay), so the memory of dead threads is reused and remote frees into it are never lost.
+ * Heaps without pages wait as spares for new threads. */
 #ifndef MX_ABANDON_H
 #define MX_ABANDON_H
 

@@ -1,5 +1,5 @@
 /* Thread-local heaps (see heap.h): finding a page to allocate from, parking and waking full
- * pages, giving empty pages back, and the maintenance cadence.
+ * pages, giving empty pages back.
  *
  * Everything here is the owner's, except: heap objects come from a registry guarded by
  * mxi_heap_registry_lock (a leaf lock), and the wake list is taken through remote.c. The only

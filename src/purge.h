@@ -1,5 +1,5 @@
 /* When memory goes back to the OS: free slices are purged once they have stayed free for the
- * purge delay, checked on the heaps' maintenance cadence; malloc_trim purges everything now. */
+ * purge delay, checked on allocation slow paths; malloc_trim purges everything now. */
 #ifndef MX_PURGE_H
 #define MX_PURGE_H
 
