@@ -10,6 +10,8 @@
 
 mx_options_t mxi_options = {
     .purge_delay_ms = MX_PURGE_DELAY_MS,
+    .retain_limit = MX_RETAIN_LIMIT_AUTO,
+    .background = false,
     .show_stats = false,
     .verbose = false,
 };

@@ -11,6 +11,7 @@
 #include "segment.h"
 
 static _Atomic(int64_t) purge_next_due_ms;
+mx_purge_counters_t mxi_purge_counters;
 
 int64_t mxi_now_ms(void)
 {

@@ -4,11 +4,25 @@
 #define MX_PURGE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "types.h"
 
 int64_t mxi_now_ms(void);
+
+/* Counters of memory going back to the OS, for statistics. Relaxed atomics: each is written by
+ * whoever does the work (purges and unmaps under the segment lock; collections of idle or
+ * exited threads' heaps by the collecting thread) and read without a lock. */
+typedef struct mx_purge_counters {
+    _Atomic(size_t) purge_calls;        /* madvise(MADV_DONTNEED) calls */
+    _Atomic(size_t) purged_bytes;       /* bytes those calls returned */
+    _Atomic(size_t) segments_unmapped;  /* empty segments unmapped */
+    _Atomic(size_t) heaps_collected;    /* idle or exited threads' heaps collected by others */
+    _Atomic(size_t) pages_collected;    /* empty pages those collections gave back */
+} mx_purge_counters_t;
+
+extern mx_purge_counters_t mxi_purge_counters;
 
 /* Under the segment lock: the deadline for slices freed now, noted as the next due purge if
  * it is the earliest. */
