@@ -33,7 +33,7 @@ static bool heap_has_pages(const mx_heap_t *heap)
 
 void mxi_abandon_heap(mx_heap_t *heap)
 {
-    mxi_heap_tls = &mxi_heap_empty;
+    mxi_atomic_store_release(&mxi_thread.heap, &mxi_heap_empty);
     mxi_heap_release_empty_pages(heap);
     bool has_pages = heap_has_pages(heap);
     mxi_lock(&mxi_abandon_lock);
@@ -233,4 +233,59 @@ bool mxi_abandon_adopt(mx_heap_t *heap, bool force)
     spare_list = old;
     mxi_unlock(&mxi_abandon_lock);
     return true;
+}
+
+size_t mxi_abandon_collect_locked(bool force, size_t *pages)
+{
+    size_t heaps = 0;
+    *pages = 0;
+    mx_heap_t **link = &abandoned_list;
+    while (*link != NULL) {
+        mx_heap_t *heap = *link;
+        if (!force && mxi_atomic_load_relaxed(&heap->remote_hint) == 0) {
+            link = &heap->next_free;
+            continue;
+        }
+        mxi_atomic_store_relaxed(&heap->remote_hint, 0);
+        *pages += mxi_heap_release_empty_pages(heap);
+        heaps++;
+        if (heap_has_pages(heap)) {
+            link = &heap->next_free;
+            continue;
+        }
+        *link = heap->next_free;
+        mxi_atomic_fetch_add_relaxed(&abandoned_count, (size_t)-1);
+        mxi_heap_reset(heap);
+        heap->state = MX_HEAP_SPARE;
+        heap->next_free = spare_list;
+        spare_list = heap;
+    }
+    return heaps;
+}
+
+void mxi_abandon_after_fork(mx_heap_t *self)
+{
+    int64_t now = mxi_now_ms();
+    for (mx_heap_t *heap = mxi_heap_registry_first(); heap != NULL; heap = heap->next_all) {
+        if (heap->state != MX_HEAP_LIVE || heap == self) {
+            continue;
+        }
+        /* The thread's TLS block was copied into the child with the rest of memory. */
+        if (__atomic_load_n(heap->busy_slot, __ATOMIC_RELAXED) != 0) {
+            heap->state = MX_HEAP_LOST;
+            continue;
+        }
+        if (heap_has_pages(heap)) {
+            heap->state = MX_HEAP_ABANDONED;
+            heap->abandoned_at_ms = now;
+            heap->next_free = abandoned_list;
+            abandoned_list = heap;
+            mxi_atomic_fetch_add_relaxed(&abandoned_count, 1);
+        } else {
+            mxi_heap_reset(heap);
+            heap->state = MX_HEAP_SPARE;
+            heap->next_free = spare_list;
+            spare_list = heap;
+        }
+    }
 }

@@ -7,6 +7,7 @@
 #define MX_ABANDON_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "types.h"
 
@@ -27,6 +28,17 @@ bool mxi_abandon_adopt_class(mx_heap_t *heap, unsigned class_index);
 /* Moves the pages of the oldest abandoned heap into heap, if one has waited at least the purge
  * delay (any, with `force`); false if none was taken. */
 bool mxi_abandon_adopt(mx_heap_t *heap, bool force);
+
+/* Under the abandon lock: collects, in place, every abandoned heap that remote frees went into
+ * (every one with `force`), and makes those left without pages spares. Returns the number of
+ * heaps collected and, in *pages, the pages they gave back. */
+size_t mxi_abandon_collect_locked(bool force, size_t *pages);
+
+/* In a fork child, with the abandon lock held: the heaps of the parent's other threads, which
+ * do not exist here, are abandoned (or made spares), except those whose thread was inside the
+ * allocator at the fork, which may be half-changed and are marked lost. `self` is the heap of
+ * the thread that forked. */
+void mxi_abandon_after_fork(mx_heap_t *self);
 
 /* Guards the abandoned and spare lists; a leaf except that adoption takes a heap's lock
  * after releasing it. */

@@ -17,7 +17,11 @@ void *mxi_alloc_large(size_t size, size_t alignment)
         errno = ENOMEM;
         return NULL;
     }
-    mxi_purge_if_due(mxi_heap_tls);
+    mx_heap_t *heap = mxi_heap_current();
+    if (heap != &mxi_heap_empty) {
+        mxi_heap_beat(heap);
+    }
+    mxi_purge_if_due(heap);
     if (size < MX_MIN_BLOCK) {
         size = MX_MIN_BLOCK;
     }
@@ -59,6 +63,9 @@ void *mxi_alloc_large(size_t size, size_t alignment)
 
 void *mxi_alloc_slow(mx_heap_t *heap, size_t size)
 {
+    if (MX_UNLIKELY(heap == &mxi_heap_held)) {
+        heap = mxi_heap_current();
+    }
     if (MX_UNLIKELY(heap == &mxi_heap_empty)) {
         heap = mxi_heap_init_thread();
         if (heap == NULL) {
@@ -79,6 +86,13 @@ void *mxi_alloc_slow(mx_heap_t *heap, size_t size)
         }
     }
     return mxi_page_pop(page);
+}
+
+void *mxi_alloc_slow_leave(mx_heap_t *heap, size_t size)
+{
+    void *p = mxi_alloc_slow(heap, size);
+    mxi_leave();
+    return p;
 }
 
 /* Fresh pages from the OS read as zero; memset would only fault them in. */

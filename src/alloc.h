@@ -13,25 +13,41 @@
 /* Every request that the direct table cannot serve from a page with a free block: medium and
  * large sizes, an empty page, a thread without a heap yet. Sets errno on failure. */
 MX_NOINLINE void *mxi_alloc_slow(mx_heap_t *heap, size_t size);
+/* The same for a public entry point: also leaves the allocator (mxi_leave) before returning,
+ * so the fast path reaches it by a tail jump and needs no stack frame. */
+MX_NOINLINE void *mxi_alloc_slow_leave(mx_heap_t *heap, size_t size);
+
+/* `leaves`: called from a public entry point after mxi_enter, whose mxi_leave it does on every
+ * way out; internal callers (realloc, calloc, aligned) pass false and are inside one already. */
+MX_INLINE void *mxi_alloc_fast(size_t size, bool leaves)
+{
+    mx_heap_t *heap = mxi_heap_tls();
+    if (MX_LIKELY(size <= MX_SMALL_MAX)) {
+        mx_page_t *page = heap->direct[(size + MX_ALIGNMENT - 1) / MX_ALIGNMENT];
+        mx_block_t *block = page->free;
+        if (MX_UNLIKELY(block == NULL)) {
+            /* The owner's own frees are the usual refill, and taking them is two moves: done
+             * here, on the branch already taken, it costs the common path nothing and spares a
+             * loop of malloc/free pairs a slow-path call every few pairs. */
+            block = page->local_free;
+            if (block == NULL) {
+                return leaves ? mxi_alloc_slow_leave(heap, size) : mxi_alloc_slow(heap, size);
+            }
+            page->free = block;
+            page->local_free = NULL;
+        }
+        block = mxi_page_pop(page);
+        if (leaves) {
+            mxi_leave();
+        }
+        return block;
+    }
+    return leaves ? mxi_alloc_slow_leave(heap, size) : mxi_alloc_slow(heap, size);
+}
 
 MX_INLINE void *mxi_alloc(size_t size)
 {
-    mx_heap_t *heap = mxi_heap_tls;
-    if (MX_LIKELY(size <= MX_SMALL_MAX)) {
-        mx_page_t *page = heap->direct[(size + MX_ALIGNMENT - 1) / MX_ALIGNMENT];
-        if (MX_LIKELY(page->free != NULL)) {
-            return mxi_page_pop(page);
-        }
-        /* The owner's own frees are the usual refill, and taking them is two moves: done here,
-         * on the branch already taken, it costs the common path nothing and spares a loop of
-         * malloc/free pairs a slow-path call every few pairs. */
-        if (page->local_free != NULL) {
-            page->free = page->local_free;
-            page->local_free = NULL;
-            return mxi_page_pop(page);
-        }
-    }
-    return mxi_alloc_slow(heap, size);
+    return mxi_alloc_fast(size, false);
 }
 
 /* A block of at least `size` bytes whose address is a multiple of `alignment` (a power of

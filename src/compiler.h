@@ -12,4 +12,16 @@
 #define MX_TLS __thread __attribute__((tls_model("initial-exec")))
 #define MX_ALIGNED(n) __attribute__((aligned(n)))
 
+/* ThreadSanitizer builds (gcc defines the first, clang has the second). */
+#if defined(__SANITIZE_THREAD__)
+#define MX_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MX_TSAN 1
+#endif
+#endif
+#ifndef MX_TSAN
+#define MX_TSAN 0
+#endif
+
 #endif

@@ -81,7 +81,9 @@ void mxi_free_slow(void *p)
         mxi_segment_huge_free(page);
     } else {
         mx_block_t *block = mxi_page_block_of(page, p);
-        mx_heap_t *heap = mxi_heap_tls;
+        /* While a collector holds this thread's heap (collect.c) the owner's own free goes
+         * the remote way, which is correct from any thread and needs no wait. */
+        mx_heap_t *heap = mxi_heap_tls();
         uintptr_t owner = mxi_atomic_load_relaxed(&page->owner);
         if ((owner & ~MX_OWNER_FLAGS) == (uintptr_t)heap) {
             mxi_heap_free_flagged(heap, page, block);
@@ -90,4 +92,10 @@ void mxi_free_slow(void *p)
         }
     }
     errno = saved;
+}
+
+void mxi_free_slow_leave(void *p)
+{
+    mxi_free_slow(p);
+    mxi_leave();
 }

@@ -1,9 +1,11 @@
 /* free's fast path, inline: ask the segment map whether the address is ours, mask to the
  * segment, one load to the page, compare the owner, check the block is not already free, push
- * onto local_free. Everything else (remote frees, flagged pages, large and huge blocks, bad
+ * onto the free list. Everything else (remote frees, flagged pages, large and huge blocks, bad
  * pointers, a page becoming empty) is the noinline slow path. */
 #ifndef MX_FREE_H
 #define MX_FREE_H
+
+#include <stdbool.h>
 
 #include "compiler.h"
 #include "heap.h"
@@ -12,23 +14,47 @@
 #include "segment_map.h"
 
 MX_NOINLINE void mxi_free_slow(void *p);
+/* The same for a public entry point: also leaves the allocator (mxi_leave), so that the fast
+ * path reaches it by a tail jump and needs no stack frame. */
+MX_NOINLINE void mxi_free_slow_leave(void *p);
 
-MX_INLINE void mxi_free(void *p)
+/* `leaves`: as in mxi_alloc_fast. */
+MX_INLINE void mxi_free_fast(void *p, bool leaves)
 {
     if (MX_LIKELY(mxi_segment_map_contains((uintptr_t)p))) {
         mx_page_t *page = mxi_segment_page_of(p);
-        mx_heap_t *heap = mxi_heap_tls;
+        mx_heap_t *heap = mxi_heap_tls();
         mx_block_t *block = p;
         if (MX_LIKELY(mxi_atomic_load_relaxed(&page->owner) == (uintptr_t)heap &&
                       block->key != page->key)) {
             mxi_page_push_local(page, block);
-            if (MX_UNLIKELY(page->used == 0)) {
-                mxi_heap_page_emptied(heap, page);
+            /* The head of its queue is kept even when empty (heap.c): a loop allocating and
+             * freeing one block empties it at every free, so that case is settled here. */
+            if (MX_UNLIKELY(page->used == 0) &&
+                page != heap->queues[page->class_index].first) {
+                if (leaves) {
+                    mxi_heap_page_emptied_leave(heap, page);
+                } else {
+                    mxi_heap_page_emptied(heap, page);
+                }
+                return;
+            }
+            if (leaves) {
+                mxi_leave();
             }
             return;
         }
     }
-    mxi_free_slow(p);
+    if (leaves) {
+        mxi_free_slow_leave(p);
+    } else {
+        mxi_free_slow(p);
+    }
+}
+
+MX_INLINE void mxi_free(void *p)
+{
+    mxi_free_fast(p, false);
 }
 
 /* Finds and validates the block p was returned as: aborts with a message naming `op` and p if

@@ -7,6 +7,7 @@
 #include "heap.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <string.h>
 
 #include "abandon.h"
@@ -20,13 +21,27 @@
 #include "segment.h"
 #include "size_class.h"
 
-MX_TLS mx_heap_t *mxi_heap_tls = &mxi_heap_empty;
+MX_TLS mx_thread_t mxi_thread = {.heap = &mxi_heap_empty};
 
 mx_page_t mxi_page_empty;
 
 mx_heap_t mxi_heap_empty = {
     .direct = {[0 ... MX_DIRECT_COUNT - 1] = &mxi_page_empty},
 };
+
+mx_heap_t mxi_heap_held = {
+    .direct = {[0 ... MX_DIRECT_COUNT - 1] = &mxi_page_empty},
+};
+
+mx_heap_t *mxi_heap_current(void)
+{
+    mx_heap_t *heap = mxi_atomic_load_acquire(&mxi_thread.heap);
+    while (MX_UNLIKELY(heap == &mxi_heap_held)) {
+        sched_yield();
+        heap = mxi_atomic_load_acquire(&mxi_thread.heap);
+    }
+    return heap;
+}
 
 mx_lock_t mxi_heap_registry_lock = MX_LOCK_INIT;
 static mx_heap_t *heap_registry;
@@ -94,8 +109,14 @@ mx_heap_t *mxi_heap_init_thread(void)
             return NULL;
         }
     }
+    /* The TLS pointer is set before the heap is published as live, so a collector only ever
+     * finds a live heap where its thread's TLS points at it. */
+    mxi_atomic_store_release(&mxi_thread.heap, heap);
+    mxi_lock(&mxi_abandon_lock);
+    heap->tls_slot = &mxi_thread.heap;
+    heap->busy_slot = &mxi_thread.busy;
     heap->state = MX_HEAP_LIVE;
-    mxi_heap_tls = heap;
+    mxi_unlock(&mxi_abandon_lock);
     mxi_thread_register(heap);
     return heap;
 }
@@ -160,6 +181,7 @@ static mx_page_t *heap_queue_find(mx_heap_t *heap, mx_page_queue_t *q)
  * new page from the segments. Purging that is due happens here too, off the fast path. */
 mx_page_t *mxi_heap_page_for_class(mx_heap_t *heap, unsigned class_index)
 {
+    mxi_heap_beat(heap);
     mxi_purge_if_due(heap);
     heap_take_woken(heap);
     mx_page_queue_t *q = &heap->queues[class_index];
@@ -220,13 +242,19 @@ void mxi_heap_page_emptied(mx_heap_t *heap, mx_page_t *page)
     heap_release_page(heap, page);
 }
 
-bool mxi_heap_release_empty_pages(mx_heap_t *heap)
+void mxi_heap_page_emptied_leave(mx_heap_t *heap, mx_page_t *page)
+{
+    mxi_heap_page_emptied(heap, page);
+    mxi_leave();
+}
+
+size_t mxi_heap_release_empty_pages(mx_heap_t *heap)
 {
     if (heap == &mxi_heap_empty) {
-        return false;
+        return 0;
     }
     heap_take_woken(heap);
-    bool released = false;
+    size_t released = 0;
     for (unsigned c = 1; c < MX_CLASS_COUNT; c++) {
         mx_page_t *next;
         for (mx_page_t *page = heap->queues[c].first; page != NULL; page = next) {
@@ -234,7 +262,7 @@ bool mxi_heap_release_empty_pages(mx_heap_t *heap)
             mxi_page_collect_remote(page);
             if (heap_page_can_release(page)) {
                 heap_release_page(heap, page);
-                released = true;
+                released++;
             }
         }
     }

@@ -6,14 +6,69 @@
 #define MX_HEAP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
+#include "atomic.h"
 #include "compiler.h"
 #include "types.h"
 
-extern MX_TLS mx_heap_t *mxi_heap_tls;
+/* The thread's allocator state, in one TLS object so the fast paths find both fields from one
+ * thread-pointer offset. `heap` is written by the thread itself and, while it is outside the
+ * allocator, by a collector (collect.c) that swaps in mxi_heap_held. `busy` is how deep the
+ * thread is inside the allocator (a signal handler may nest a call). */
+typedef struct mx_thread {
+    _Atomic(mx_heap_t *) heap;
+    unsigned busy;
+} mx_thread_t;
+
+extern MX_TLS mx_thread_t mxi_thread;
+
+MX_INLINE mx_heap_t *mxi_heap_tls(void)
+{
+    return mxi_atomic_load_relaxed(&mxi_thread.heap);
+}
+
+/* Every public entry point that reads or changes the thread's heap runs between these two.
+ * They cost one plain increment and decrement, no atomic, no fence: the collector of idle
+ * heaps pays for the ordering with a process-wide barrier (membarrier) instead. The signal
+ * fences keep the compiler from moving heap accesses out of the window. */
+MX_INLINE void mxi_enter(void)
+{
+#if MX_TSAN
+    __atomic_fetch_add(&mxi_thread.busy, 1, __ATOMIC_RELAXED);
+#else
+    mxi_thread.busy++;
+#endif
+    atomic_signal_fence(memory_order_seq_cst);
+}
+
+MX_INLINE void mxi_leave(void)
+{
+    atomic_signal_fence(memory_order_seq_cst);
+#if MX_TSAN
+    __atomic_fetch_sub(&mxi_thread.busy, 1, __ATOMIC_RELAXED);
+#else
+    mxi_thread.busy--;
+#endif
+}
 
 /* The heap of threads that have none yet (or whose heap was abandoned at exit). */
 extern mx_heap_t mxi_heap_empty;
+/* What a thread's TLS heap points at while a collector works on its real heap: like the empty
+ * heap, it sends every request to the slow path, which waits until the heap is back. */
+extern mx_heap_t mxi_heap_held;
+
+/* The calling thread's heap for a slow path: waits out a collection of it (never long: the
+ * collector holds it for one walk of its pages). May return &mxi_heap_empty. */
+mx_heap_t *mxi_heap_current(void);
+
+/* Notes that the owner went through its slow path: a heap whose heartbeat stands still while
+ * other threads free into it belongs to an idle thread (collect.c). */
+MX_INLINE void mxi_heap_beat(mx_heap_t *heap)
+{
+    mxi_atomic_store_relaxed(&heap->heartbeat, mxi_atomic_load_relaxed(&heap->heartbeat) + 1);
+}
+
 /* A page with no free block: where direct entries of classes without pages point. */
 extern mx_page_t mxi_page_empty;
 
@@ -26,9 +81,12 @@ void mxi_heap_free_flagged(mx_heap_t *heap, mx_page_t *page, mx_block_t *block);
 
 /* The owner's free left a page with no block in use. */
 MX_NOINLINE void mxi_heap_page_emptied(mx_heap_t *heap, mx_page_t *page);
+/* The same from a public entry point, which it leaves (mxi_leave) on return. */
+MX_NOINLINE void mxi_heap_page_emptied_leave(mx_heap_t *heap, mx_page_t *page);
 
-/* Gives every empty page of the heap back to its segment; true if there was any. */
-bool mxi_heap_release_empty_pages(mx_heap_t *heap);
+/* Collects the remote frees of every page of the heap and gives every page that is then empty
+ * back to its segment; returns how many went back. */
+size_t mxi_heap_release_empty_pages(mx_heap_t *heap);
 
 /* Makes (or adopts) the calling thread's heap; NULL if the OS refuses memory. */
 mx_heap_t *mxi_heap_init_thread(void);

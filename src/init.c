@@ -9,9 +9,9 @@
  * fork: the prepare handler takes, in lock order, the abandon lock, the caller's heap lock,
  * the heap registry lock and the segment lock, so the child never inherits a structure in the
  * middle of a change. The child then resets every heap lock, since a lock held by a thread
- * that does not exist in the child would never be released. Heaps of the parent's other
- * threads stay as they were: their pages are never reused by the child (a leak in the child
- * only, and no corruption). */
+ * that does not exist in the child would never be released. The heaps of the parent's other
+ * threads are abandoned in the child like those of exited threads, except one whose thread
+ * was inside the allocator at the fork, which may be half-changed and is never touched. */
 #include "init.h"
 
 #include <errno.h>
@@ -22,6 +22,7 @@
 
 #include "abandon.h"
 #include "atomic.h"
+#include "collect.h"
 #include "heap.h"
 #include "options.h"
 #include "segment.h"
@@ -37,20 +38,25 @@ static pthread_key_t thread_key;
  * programs (coreutils, xz) close stderr before the library destructors run. */
 static int stats_fd = 2;
 
+/* A destructor of another key may still allocate after this one ran; glibc then calls this
+ * again on a later round for the heap that call made. */
 static void thread_done(void *value)
 {
+    mxi_enter();
     mx_heap_t *heap = value;
-    if (heap != NULL && heap == mxi_heap_tls) {
+    if (heap != NULL && heap == mxi_heap_current()) {
         mxi_abandon_heap(heap);
     }
+    mxi_leave();
 }
 
 static mx_heap_t *fork_heap;
 
 static void fork_prepare(void)
 {
+    mxi_lock(&mxi_collect_lock);
     mxi_lock(&mxi_abandon_lock);
-    fork_heap = mxi_heap_tls;
+    fork_heap = mxi_heap_tls();
     if (fork_heap != &mxi_heap_empty) {
         mxi_lock(&fork_heap->lock);
     }
@@ -66,6 +72,7 @@ static void fork_parent(void)
         mxi_unlock(&fork_heap->lock);
     }
     mxi_unlock(&mxi_abandon_lock);
+    mxi_unlock(&mxi_collect_lock);
 }
 
 static void fork_child(void)
@@ -75,7 +82,9 @@ static void fork_child(void)
     for (mx_heap_t *heap = mxi_heap_registry_first(); heap != NULL; heap = heap->next_all) {
         mxi_lock_reset(&heap->lock);
     }
+    mxi_abandon_after_fork(fork_heap);
     mxi_lock_reset(&mxi_abandon_lock);
+    mxi_lock_reset(&mxi_collect_lock);
 }
 
 /* The kernel leaves 16 random bytes in the auxiliary vector of every process: a secret without

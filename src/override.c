@@ -17,31 +17,52 @@
 #include "segment.h"
 #include "stats.h"
 
+/* Every entry that may touch the calling thread's heap runs inside mxi_enter/mxi_leave
+ * (heap.h), so that a collector of idle heaps can tell the thread is not using it. */
+static void *override_aligned(size_t alignment, size_t size)
+{
+    mxi_enter();
+    void *p = mxi_alloc_aligned(alignment, size);
+    mxi_leave();
+    return p;
+}
+
 #define MX_ALIAS(target) __attribute__((alias(#target), visibility("default"), used))
 
 MX_EXPORT void *mx_malloc(size_t size)
 {
-    return mxi_alloc(size);
+    mxi_enter();
+    return mxi_alloc_fast(size, /*leaves=*/true);
 }
 
 MX_EXPORT void mx_free(void *p)
 {
-    mxi_free(p);
+    mxi_enter();
+    mxi_free_fast(p, /*leaves=*/true);
 }
 
 MX_EXPORT void *mx_calloc(size_t count, size_t size)
 {
-    return mxi_alloc_zeroed(count, size);
+    mxi_enter();
+    void *p = mxi_alloc_zeroed(count, size);
+    mxi_leave();
+    return p;
 }
 
 MX_EXPORT void *mx_realloc(void *p, size_t size)
 {
-    return mxi_realloc(p, size);
+    mxi_enter();
+    void *q = mxi_realloc(p, size);
+    mxi_leave();
+    return q;
 }
 
 MX_EXPORT void *mx_reallocarray(void *p, size_t count, size_t size)
 {
-    return mxi_reallocarray(p, count, size);
+    mxi_enter();
+    void *q = mxi_reallocarray(p, count, size);
+    mxi_leave();
+    return q;
 }
 
 MX_EXPORT size_t mx_usable_size(const void *p)
@@ -60,7 +81,9 @@ MX_EXPORT int mx_posix_memalign(void **out, size_t alignment, size_t size)
         (alignment & (alignment - 1)) != 0) {
         return EINVAL;
     }
+    mxi_enter();
     void *p = mxi_alloc_aligned(alignment, size);
+    mxi_leave();
     if (p == NULL) {
         return ENOMEM;
     }
@@ -79,7 +102,7 @@ MX_EXPORT void *mx_memalign(size_t alignment, size_t size)
     if ((alignment & (alignment - 1)) != 0) {
         alignment = (size_t)1 << (64 - __builtin_clzl(alignment));
     }
-    return mxi_alloc_aligned(alignment, size);
+    return override_aligned(alignment, size);
 }
 
 MX_EXPORT void *mx_aligned_alloc(size_t alignment, size_t size)
@@ -89,7 +112,7 @@ MX_EXPORT void *mx_aligned_alloc(size_t alignment, size_t size)
 
 MX_EXPORT void *mx_valloc(size_t size)
 {
-    return mxi_alloc_aligned(mxi_os_page_size(), size);
+    return override_aligned(mxi_os_page_size(), size);
 }
 
 /* glibc rounds the size up to a whole page first, and reports overflow as ENOMEM. */
@@ -101,7 +124,7 @@ MX_EXPORT void *mx_pvalloc(size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    return mxi_alloc_aligned(page, rounded & ~(page - 1));
+    return override_aligned(page, rounded & ~(page - 1));
 }
 
 MX_EXPORT const char *mx_version(void)
@@ -117,7 +140,10 @@ MX_EXPORT int mx_owns(const void *p)
 MX_EXPORT int mx_trim(size_t pad)
 {
     (void)pad;
-    return mxi_purge_all();
+    mxi_enter();
+    int released = mxi_purge_all();
+    mxi_leave();
+    return released;
 }
 
 MX_EXPORT void mx_stats_print(void)

@@ -16,7 +16,7 @@ uintptr_t mxi_page_make_key(const mx_page_t *page)
     return (((uintptr_t)page ^ mxi_secret) * 0x9e3779b97f4a7c15ull) | 1;
 }
 
-mx_block_t *mxi_page_corrupt(const mx_page_t *page, const void *block)
+void mxi_page_corrupt(const mx_page_t *page, const void *block)
 {
     (void)page;
     mxi_fatal("malloc", "corrupted free list: bad link", block, " (heap overflow or use after free?)");

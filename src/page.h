@@ -31,9 +31,8 @@ MX_INLINE void mxi_block_set_next(const mx_page_t *page, mx_block_t *block, mx_b
 
 uintptr_t mxi_page_make_key(const mx_page_t *page);
 
-/* Reports a corrupted link and aborts. Declared as returning so that the fast path reaches it
- * by a tail jump and stays a leaf without a stack frame. */
-MX_NOINLINE mx_block_t *mxi_page_corrupt(const mx_page_t *page, const void *block);
+/* Reports a corrupted link and aborts. */
+MX_NORETURN MX_COLD void mxi_page_corrupt(const mx_page_t *page, const void *block);
 
 /* page->free must be non-empty. Clearing the key marks the block allocated, so only a block
  * that was really freed carries it. */
@@ -41,7 +40,7 @@ MX_INLINE mx_block_t *mxi_page_pop(mx_page_t *page)
 {
     mx_block_t *block = page->free;
     if (MX_UNLIKELY((((uintptr_t)block ^ (uintptr_t)page) >> MX_SEGMENT_SHIFT) != 0)) {
-        return mxi_page_corrupt(page, block);
+        mxi_page_corrupt(page, block);
     }
     page->free = mxi_block_next(page, block);
     page->used++;
@@ -49,12 +48,17 @@ MX_INLINE mx_block_t *mxi_page_pop(mx_page_t *page)
     return block;
 }
 
-/* The owner's free: no atomics. The caller checks `used` afterwards. */
+/* The owner's free: no atomics. The caller checks `used` afterwards. The block goes straight
+ * back on the list malloc pops from, so the next malloc of its class reuses it while it is
+ * still in cache and never needs the swap from local_free. MALLOCX_SECURE builds hold freed
+ * blocks back on local_free instead, until the free list runs dry, so a dangling pointer is
+ * not handed the very next allocation of its size. */
 MX_INLINE void mxi_page_push_local(mx_page_t *page, mx_block_t *block)
 {
-    mxi_block_set_next(page, block, page->local_free);
+    mx_block_t **list = MX_SECURE ? &page->local_free : &page->free;
+    mxi_block_set_next(page, block, *list);
     block->key = page->key;
-    page->local_free = block;
+    *list = block;
     page->used--;
 }
 

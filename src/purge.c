@@ -6,8 +6,10 @@
 
 #include "abandon.h"
 #include "atomic.h"
+#include "collect.h"
 #include "heap.h"
 #include "options.h"
+#include "remote.h"
 #include "segment.h"
 
 static _Atomic(int64_t) purge_next_due_ms;
@@ -35,17 +37,39 @@ void mxi_purge_set_next_due(int64_t due_ms)
     mxi_atomic_store_relaxed(&purge_next_due_ms, due_ms);
 }
 
+static _Atomic(int64_t) sweep_next_ms;
+
+/* A sweep for idle heaps runs at most once per purge delay (and once a millisecond with no
+ * delay): it is what decides that an owner is idle, so its interval is the idle time. */
+static bool purge_sweep_is_due(int64_t now)
+{
+    int64_t next = mxi_atomic_load_relaxed(&sweep_next_ms);
+    if (now < next) {
+        return false;
+    }
+    int64_t interval = mxi_options.purge_delay_ms > 0 ? mxi_options.purge_delay_ms : 1;
+    return atomic_compare_exchange_strong_explicit(&sweep_next_ms, &next, now + interval,
+                                                   memory_order_relaxed, memory_order_relaxed);
+}
+
 /* A purge tick also gives back the calling heap's empty pages that were kept for reuse (the
  * head of each queue), so they do not pin their segments: one walk of the heap per tick. */
 void mxi_purge_if_due(mx_heap_t *heap)
 {
     int64_t due = mxi_atomic_load_relaxed(&purge_next_due_ms);
-    if (due != 0) {
-        int64_t now = mxi_now_ms();
-        if (now >= due) {
+    bool hinted = mxi_atomic_load_relaxed(&mxi_remote_hinted) != 0;
+    if (due == 0 && !hinted) {
+        return;
+    }
+    int64_t now = mxi_now_ms();
+    if (hinted && purge_sweep_is_due(now)) {
+        mxi_collect_sweep(/*force=*/false);
+    }
+    if (due != 0 && now >= due) {
+        if (heap != NULL) {
             mxi_heap_release_empty_pages(heap);
-            mxi_segment_purge(now, false);
         }
+        mxi_segment_purge(now, false);
     }
 }
 
@@ -53,12 +77,13 @@ void mxi_purge_if_due(mx_heap_t *heap)
  * heap; the calling thread adopts them all so they can go back too. */
 bool mxi_purge_all(void)
 {
-    mx_heap_t *heap = mxi_heap_tls;
+    mxi_collect_sweep(/*force=*/true);
+    mx_heap_t *heap = mxi_heap_current();
     if (heap != &mxi_heap_empty) {
         while (mxi_abandon_adopt(heap, /*force=*/true)) {
         }
     }
-    bool released = mxi_heap_release_empty_pages(heap);
+    bool released = mxi_heap_release_empty_pages(heap) != 0;
     released |= mxi_segment_purge(mxi_now_ms(), true);
     return released;
 }

@@ -30,7 +30,9 @@ int64_t mxi_purge_schedule(void);
 /* Under the segment lock: the earliest pending deadline after a purge pass (0: none). */
 void mxi_purge_set_next_due(int64_t due_ms);
 
-/* Purges what is due, if anything is; cheap when nothing is (one relaxed load). */
+/* Purges what is due and sweeps for idle heaps when remote frees went into one, if either is
+ * due; cheap when neither is (two relaxed loads). `heap` is the caller's, whose empty pages
+ * go back at a purge; NULL from a thread that is not in its heap (a remote free). */
 void mxi_purge_if_due(mx_heap_t *heap);
 
 /* Returns every free page and slice now, those of exited threads included; true if anything

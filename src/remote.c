@@ -11,6 +11,7 @@
 #include "heap.h"
 #include "lock.h"
 #include "page.h"
+#include "purge.h"
 
 /* Exactly one remote free observes PARKED (it clears the bit in the same CAS), so a page is
  * pushed onto a wake list at most once per parking. The CAS acquires, so the waker sees
@@ -31,6 +32,27 @@ static void remote_wake(mx_page_t *page)
     mxi_unlock(&heap->lock);
 }
 
+_Atomic(uint8_t) mxi_remote_hinted;
+
+/* Remote frees between two looks at the purge clock, per thread: reading the clock is cheap
+ * but not free, and a sweep interval holds many thousands of frees. */
+#define REMOTE_TICK_EVERY 64
+
+static MX_TLS unsigned remote_tick_count;
+
+/* The owner may be idle, in which case only a collector will ever take these blocks: tell it.
+ * A test before the store keeps many freers from writing the same line over and over. The
+ * owner read here may be stale (the page emptied and went back meanwhile): a hint on the wrong
+ * heap costs one wasted look. */
+static void remote_hint(const mx_page_t *page)
+{
+    mx_heap_t *heap = (mx_heap_t *)(mxi_atomic_load_relaxed(&page->owner) & ~MX_OWNER_FLAGS);
+    if (heap != NULL && mxi_atomic_load_relaxed(&heap->remote_hint) == 0) {
+        mxi_atomic_store_relaxed(&heap->remote_hint, 1);
+        mxi_atomic_store_relaxed(&mxi_remote_hinted, 1);
+    }
+}
+
 void mxi_remote_free(mx_page_t *page, mx_block_t *block)
 {
     block->key = page->key;
@@ -42,6 +64,10 @@ void mxi_remote_free(mx_page_t *page, mx_block_t *block)
     } while (!mxi_atomic_cas_weak_acq_rel(&page->thread_free, &old, word));
     if (old & MX_THREAD_FREE_PARKED) {
         remote_wake(page);
+    }
+    remote_hint(page);
+    if (++remote_tick_count % REMOTE_TICK_EVERY == 0) {
+        mxi_purge_if_due(NULL);
     }
 }
 

@@ -7,10 +7,16 @@
 
 #include <stdint.h>
 
+#include "atomic.h"
 #include "types.h"
 
-/* Any thread. block must belong to page and not be free. */
+/* Any thread. block must belong to page and not be free. Marks the page's heap as having
+ * remote frees to collect, and every so often runs the caller's share of purging: a thread
+ * that only frees what others allocated still keeps memory going back. */
 void mxi_remote_free(mx_page_t *page, mx_block_t *block);
+
+/* Set when some heap got a remote-free hint since the last sweep (collect.c clears it). */
+extern _Atomic(uint8_t) mxi_remote_hinted;
 
 /* Owner, on a page that is not parked: takes the page's remote frees (NULL if none) and
  * their number, without walking them. */

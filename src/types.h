@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "atomic.h"
+#include "compiler.h"
 #include "config.h"
 #include "lock.h"
 
@@ -55,11 +56,12 @@ struct mx_heap;
  *   used == capacity - |free| - |local_free| - |thread_free|
  * and every block on free, local_free or thread_free has key == page->key. */
 typedef struct mx_page {
-    mx_block_t *free;       /* owner: malloc pops from here and nothing else touches it */
+    mx_block_t *free;       /* owner: malloc pops from here; the owner's frees push here */
     uint32_t used;          /* owner: blocks handed out, minus the frees collected */
     _Atomic(uint32_t) capacity; /* owner writes; any thread reads (a remote free checks its
                                    pointer against it): blocks carved out so far */
-    mx_block_t *local_free; /* owner: blocks the owner freed, swapped into free when empty */
+    mx_block_t *local_free; /* owner: collected remote frees (and, in MALLOCX_SECURE builds,
+                               the owner's frees), swapped into free when it runs empty */
     uintptr_t key;          /* immutable: written into the second word of free blocks */
     _Atomic(uintptr_t) owner;       /* owner or adopter writes; any thread reads: heap | flags */
     _Atomic(uintptr_t) thread_free; /* any thread: remote frees, LIFO | MX_THREAD_FREE_PARKED */
@@ -118,6 +120,7 @@ typedef enum mx_heap_state {
     MX_HEAP_LIVE = 1, /* owned by a running thread */
     MX_HEAP_ABANDONED, /* its thread exited; pages wait for an adopter */
     MX_HEAP_SPARE,     /* empty, ready for the next new thread */
+    MX_HEAP_LOST,      /* a fork child's copy of a heap another thread was changing: unusable */
 } mx_heap_state_t;
 
 /* A thread's heap. All fields are the owner's except where marked. Heaps are never unmapped:
@@ -133,6 +136,16 @@ typedef struct mx_heap {
     struct mx_heap *next_all;  /* under the registry lock: every heap ever made */
     struct mx_heap *next_free; /* under the abandon lock: abandoned or spare heaps */
     int64_t abandoned_at_ms;   /* under the abandon lock: when its thread exited */
+    /* Written under the abandon lock when the heap goes live: where its thread keeps its TLS
+     * heap pointer and its allocator depth (see collect.c), so that a collector can lock the
+     * thread out of the heap and know it is not inside the allocator. */
+    _Atomic(struct mx_heap *) *tls_slot;
+    unsigned *busy_slot; /* read with __atomic builtins: the thread writes it plainly */
+    _Atomic(uint64_t) heartbeat; /* owner: bumped on every slow path; a collector reads it */
+    uint64_t heartbeat_seen;     /* under the collect lock: heartbeat at the last sweep */
+    /* Any thread: set by a remote free into one of the heap's pages, cleared by a collector.
+     * On a line of its own, away from the owner's direct table. */
+    MX_ALIGNED(64) _Atomic(uint8_t) remote_hint;
 } mx_heap_t;
 
 static_assert(MX_CLASS_COUNT == 89, "class table layout");
