@@ -25,6 +25,7 @@
 #include "collect.h"
 #include "heap.h"
 #include "options.h"
+#include "purge.h"
 #include "segment.h"
 #include "size_class.h"
 #include "stats.h"
@@ -114,6 +115,7 @@ bool mxi_process_init(void)
         mxi_page_none.kind = MX_PAGE_NONE;
         mxi_size_class_init();
         mxi_options_init();
+        mxi_purge_init();
         if (mxi_options.show_stats) {
             int saved = errno;
             int fd = fcntl(2, F_DUPFD_CLOEXEC, 100);

@@ -2,9 +2,11 @@
  * under the segment lock and read without it: a stale read only delays or repeats a check. */
 #include "purge.h"
 
+#include <stdint.h>
 #include <time.h>
 
 #include "abandon.h"
+#include "cgroup.h"
 #include "atomic.h"
 #include "collect.h"
 #include "heap.h"
@@ -13,6 +15,25 @@
 #include "segment.h"
 
 static _Atomic(int64_t) purge_next_due_ms;
+
+/* With MALLOCX_RETAIN_LIMIT=auto in a cgroup with a memory limit, free memory kept resident for
+ * reuse is held to this share of the limit: a sixteenth keeps the reuse that saves page faults
+ * in a busy process while leaving the container's headroom to the program. */
+#define RETAIN_CGROUP_SHARE 16
+
+static size_t purge_cgroup_budget = SIZE_MAX;
+
+void mxi_purge_init(void)
+{
+    size_t limit = mxi_cgroup_memory_limit();
+    purge_cgroup_budget = limit != 0 ? limit / RETAIN_CGROUP_SHARE : SIZE_MAX;
+}
+
+size_t mxi_purge_retain_limit(void)
+{
+    int64_t limit = __atomic_load_n(&mxi_options.retain_limit, __ATOMIC_RELAXED);
+    return limit < 0 ? purge_cgroup_budget : (size_t)limit;
+}
 mx_purge_counters_t mxi_purge_counters;
 
 int64_t mxi_now_ms(void)

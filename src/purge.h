@@ -24,6 +24,13 @@ typedef struct mx_purge_counters {
 
 extern mx_purge_counters_t mxi_purge_counters;
 
+/* At process initialization, after the options: reads the cgroup memory limit once. */
+void mxi_purge_init(void);
+
+/* Bytes of free memory that may stay resident for reuse before purging stops waiting for the
+ * delay: MALLOCX_RETAIN_LIMIT, or with `auto` a share of the cgroup limit (SIZE_MAX: none). */
+size_t mxi_purge_retain_limit(void);
+
 /* Under the segment lock: the deadline for slices freed now, noted as the next due purge if
  * it is the earliest. */
 int64_t mxi_purge_schedule(void);

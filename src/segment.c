@@ -33,6 +33,8 @@ uintptr_t mxi_secret;
 static mx_segment_t *segment_list;
 static mx_segment_t *huge_list;
 static size_t segment_empty_count;
+/* Bytes of free slices not purged yet (their dirty or aged bits): what the retain limit caps. */
+static size_t segment_retained_bytes;
 
 static bool slice_is_used(const mx_segment_t *seg, size_t i)
 {
@@ -44,12 +46,16 @@ static void slices_mark(mx_segment_t *seg, size_t first, size_t count, mx_page_t
     for (size_t i = first; i < first + count; i++) {
         uint64_t bit = (uint64_t)1 << (i % 64);
         if (page != &mxi_page_none) {
+            if ((seg->dirty_map[i / 64] | seg->aged_map[i / 64]) & bit) {
+                segment_retained_bytes -= MX_SLICE_SIZE;
+            }
             seg->used_map[i / 64] |= bit;
             seg->dirty_map[i / 64] &= ~bit;
             seg->aged_map[i / 64] &= ~bit;
         } else {
             seg->used_map[i / 64] &= ~bit;
             seg->dirty_map[i / 64] |= bit;
+            segment_retained_bytes += MX_SLICE_SIZE;
         }
         seg->page_of[i] = page;
     }
@@ -100,8 +106,24 @@ static void segment_init_header(mx_segment_t *seg, size_t size, mx_segment_kind_
     }
 }
 
+static bool segment_purge_map_locked(mx_segment_t *seg, uint64_t *map);
+
+/* Over the retain limit, free slices go back now instead of after the delay: the aged ones of
+ * every segment first (freed longest ago), then the dirty ones, until the total fits. */
+static void segment_enforce_budget_locked(void)
+{
+    size_t limit = mxi_purge_retain_limit();
+    for (int pass = 0; pass < 2 && segment_retained_bytes > limit; pass++) {
+        for (mx_segment_t *seg = segment_list; seg != NULL && segment_retained_bytes > limit;
+             seg = seg->next) {
+            segment_purge_map_locked(seg, pass == 0 ? seg->aged_map : seg->dirty_map);
+        }
+    }
+}
+
 static void segment_note_free_locked(mx_segment_t *seg)
 {
+    segment_enforce_budget_locked();
     int64_t due = mxi_purge_schedule();
     seg->freed_at_ms = due - mxi_options.purge_delay_ms;
     if (seg->purge_at_ms == 0) {
@@ -137,6 +159,10 @@ static mx_segment_t *segment_new_locked(void)
 
 static void segment_unmap_locked(mx_segment_t *seg)
 {
+    for (size_t w = 0; w < MX_SLICE_COUNT / 64; w++) {
+        segment_retained_bytes -=
+            (size_t)__builtin_popcountll(seg->dirty_map[w] | seg->aged_map[w]) * MX_SLICE_SIZE;
+    }
     mxi_segment_map_clear((uintptr_t)seg);
     segment_list_remove(&segment_list, seg);
     segment_empty_count--;
@@ -418,6 +444,7 @@ static bool segment_purge_map_locked(mx_segment_t *seg, uint64_t *map)
             map[i / 64] &= ~((uint64_t)1 << (i % 64));
             i++;
         }
+        segment_retained_bytes -= (i - first) * MX_SLICE_SIZE;
         mxi_os_purge((uint8_t *)seg + first * MX_SLICE_SIZE, (i - first) * MX_SLICE_SIZE);
         released = true;
     }
