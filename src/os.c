@@ -26,13 +26,22 @@ static void *os_map(void *hint, size_t size)
     return p;
 }
 
-void mxi_os_unmap(void *addr, size_t size)
+/* munmap fails with ENOMEM only when unmapping the middle of a mapping would split it into two
+ * and the process already has vm.max_map_count mappings; the callers then keep the range and
+ * purge it instead. Any other failure is a bug of ours. */
+bool mxi_os_unmap(void *addr, size_t size)
 {
     int saved = errno;
-    if (munmap(addr, size) != 0) {
+    int rc = munmap(addr, size);
+    int error = errno;
+    errno = saved;
+    if (rc == 0) {
+        return true;
+    }
+    if (error != ENOMEM) {
         mxi_fatal("munmap", "failed on", addr, "");
     }
-    errno = saved;
+    return false;
 }
 
 /* Where the last aligned mapping went: near it is where an exact-size aligned mapping is
@@ -90,6 +99,8 @@ void *mxi_os_map_aligned(size_t size, size_t alignment)
     uintptr_t start = ((uintptr_t)raw + alignment - 1) & ~(uintptr_t)(alignment - 1);
     size_t head = start - (uintptr_t)raw;
     size_t tail = over - head - size;
+    /* A trim refused at the map-count limit leaves untouched address space mapped: it costs no
+     * memory, and failing the allocation for it would be worse. */
     if (head != 0) {
         mxi_os_unmap(raw, head);
     }

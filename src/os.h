@@ -10,7 +10,9 @@
 /* Maps `size` bytes (a multiple of the OS page size) whose address is a multiple of
  * `alignment` (a power of two, at least the OS page size). */
 void *mxi_os_map_aligned(size_t size, size_t alignment);
-void mxi_os_unmap(void *addr, size_t size);
+/* False if the kernel refused because the process is at its map-count limit (the range is
+ * then still mapped, unchanged). */
+bool mxi_os_unmap(void *addr, size_t size);
 /* Gives the physical memory behind [addr, addr+size) back; the range reads as zero after. */
 void mxi_os_purge(void *addr, size_t size);
 /* Grows or shrinks a mapping in place; false if the neighbouring range is taken. */

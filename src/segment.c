@@ -36,6 +36,8 @@ static size_t segment_empty_count;
 /* Bytes of free slices not purged yet (their dirty or aged bits): what the retain limit caps. */
 static size_t segment_retained_bytes;
 
+static bool segment_purge_map_locked(mx_segment_t *seg, uint64_t *map);
+
 static bool slice_is_used(const mx_segment_t *seg, size_t i)
 {
     return (seg->used_map[i / 64] >> (i % 64)) & 1;
@@ -106,8 +108,6 @@ static void segment_init_header(mx_segment_t *seg, size_t size, mx_segment_kind_
     }
 }
 
-static bool segment_purge_map_locked(mx_segment_t *seg, uint64_t *map);
-
 /* Over the retain limit, free slices go back now instead of after the delay: the aged ones of
  * every segment first (freed longest ago), then the dirty ones, until the total fits. */
 static void segment_enforce_budget_locked(void)
@@ -157,16 +157,30 @@ static mx_segment_t *segment_new_locked(void)
     return seg;
 }
 
-static void segment_unmap_locked(mx_segment_t *seg)
+/* Near the kernel's map-count limit, unmapping a segment that the kernel merged with its
+ * neighbours into one mapping is refused (it would split it). Purging is then coarser: the
+ * segment stays mapped and empty, its free slices go back with madvise, which never splits a
+ * mapping, and it is reused before any new mapping is asked for. */
+static bool segment_unmap_locked(mx_segment_t *seg)
 {
+    size_t retained = 0;
     for (size_t w = 0; w < MX_SLICE_COUNT / 64; w++) {
-        segment_retained_bytes -=
+        retained +=
             (size_t)__builtin_popcountll(seg->dirty_map[w] | seg->aged_map[w]) * MX_SLICE_SIZE;
     }
     mxi_segment_map_clear((uintptr_t)seg);
     segment_list_remove(&segment_list, seg);
+    if (!mxi_os_unmap(seg, MX_SEGMENT_SIZE)) {
+        segment_list_push(&segment_list, seg);
+        mxi_segment_map_set((uintptr_t)seg);
+        segment_purge_map_locked(seg, seg->aged_map);
+        segment_purge_map_locked(seg, seg->dirty_map);
+        seg->purge_at_ms = 0;
+        return false;
+    }
+    segment_retained_bytes -= retained;
     segment_empty_count--;
-    mxi_os_unmap(seg, MX_SEGMENT_SIZE);
+    return true;
 }
 
 /* The first slice at or after `from` whose used bit equals `used` (MX_SLICE_COUNT if none),
@@ -370,6 +384,10 @@ mx_page_t *mxi_segment_huge_alloc(size_t size, size_t alignment)
     return page;
 }
 
+/* A huge mapping whose unmapping the kernel refused at the map-count limit is purged whole
+ * (madvise splits nothing) and waits here, out of the segment map, for a later purge pass. */
+static mx_segment_t *huge_retired_list;
+
 void mxi_segment_huge_free(mx_page_t *page)
 {
     mx_segment_t *seg = mxi_segment_of(page);
@@ -377,7 +395,39 @@ void mxi_segment_huge_free(mx_page_t *page)
     mxi_segment_map_clear((uintptr_t)seg);
     segment_list_remove(&huge_list, seg);
     mxi_unlock(&mxi_segment_lock);
-    mxi_os_unmap(seg, seg->size);
+    size_t size = seg->size;
+    if (mxi_os_unmap(seg, size)) {
+        return;
+    }
+    mxi_os_purge(seg, size);
+    mxi_lock(&mxi_segment_lock);
+    seg->size = size;
+    segment_list_push(&huge_retired_list, seg);
+    mxi_purge_schedule();
+    mxi_unlock(&mxi_segment_lock);
+}
+
+/* Under the segment lock: retries the unmapping of retired huge mappings; true while some
+ * remain. Their header stays readable (it is purged, not unmapped), so size is still there. */
+static bool segment_retry_retired_locked(void)
+{
+    mx_segment_t *next;
+    for (mx_segment_t *seg = huge_retired_list; seg != NULL; seg = next) {
+        next = seg->next;
+        size_t size = seg->size;
+        mx_segment_t *prev = seg->prev;
+        if (mxi_os_unmap(seg, size)) {
+            if (prev != NULL) {
+                prev->next = next;
+            } else {
+                huge_retired_list = next;
+            }
+            if (next != NULL) {
+                next->prev = prev;
+            }
+        }
+    }
+    return huge_retired_list != NULL;
 }
 
 mx_page_t *mxi_segment_huge_resize(mx_page_t *page, size_t new_size)
@@ -483,6 +533,7 @@ bool mxi_segment_purge(int64_t now_ms, bool force)
          * segment is unmapped, since its 64 MiB of address space counts against RLIMIT_AS. */
         if (seg->used_slices == MX_SEGMENT_HEADER_SLICES &&
             (force || (seg->purge_at_ms != 0 && seg->purge_at_ms <= now_ms))) {
+            /* Refused or not, the segment's free memory went back. */
             segment_unmap_locked(seg);
             released = true;
             continue;
@@ -493,6 +544,9 @@ bool mxi_segment_purge(int64_t now_ms, bool force)
         if (seg->purge_at_ms != 0 && (next_due == 0 || seg->purge_at_ms < next_due)) {
             next_due = seg->purge_at_ms;
         }
+    }
+    if (huge_retired_list != NULL && segment_retry_retired_locked() && next_due == 0) {
+        next_due = mxi_purge_schedule();
     }
     mxi_purge_set_next_due(next_due);
     mxi_unlock(&mxi_segment_lock);
