@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "background.h"
 #include "debug.h"
 #include "purge.h"
 #include "segment.h"
@@ -72,6 +73,10 @@ void *mxi_alloc_slow(mx_heap_t *heap, size_t size)
             errno = ENOMEM;
             return NULL;
         }
+    }
+    if (MX_UNLIKELY(mxi_background_wants_restart())) {
+        /* Creating the thread allocates on this heap; nothing of it is held across the call. */
+        mxi_background_start();
     }
     if (size > MX_MEDIUM_MAX) {
         return mxi_alloc_large(size, MX_ALIGNMENT);

@@ -22,6 +22,7 @@
 
 #include "abandon.h"
 #include "atomic.h"
+#include "background.h"
 #include "collect.h"
 #include "heap.h"
 #include "options.h"
@@ -86,6 +87,7 @@ static void fork_child(void)
     mxi_abandon_after_fork(fork_heap);
     mxi_lock_reset(&mxi_abandon_lock);
     mxi_lock_reset(&mxi_collect_lock);
+    mxi_background_after_fork();
 }
 
 /* The kernel leaves 16 random bytes in the auxiliary vector of every process: a secret without
@@ -140,6 +142,15 @@ bool mxi_process_init(void)
 void mxi_thread_register(mx_heap_t *heap)
 {
     pthread_setspecific(thread_key, heap);
+}
+
+/* At load time, not in the first malloc: the background thread, if asked for, is created
+ * here, where creating a thread cannot run into a lock the program holds around a malloc. */
+__attribute__((constructor)) static void process_start(void)
+{
+    if (mxi_process_init()) {
+        mxi_background_start();
+    }
 }
 
 __attribute__((destructor)) static void process_done(void)

@@ -1,0 +1,74 @@
+/* The background thread (see background.h). It wakes once per purge delay (at least every
+ * millisecond, at most every second), runs the purge tick any allocating thread would run
+ * (a sweep for idle heaps if remote frees are waiting, purging of what is due), and sleeps
+ * again. It never allocates: its own TLS heap stays the empty one.
+ *
+ * Starting: pthread_create itself allocates (the new thread's TLS), so the thread is started
+ * from outside the allocator: from a library constructor at load time, or on request. After
+ * fork the child starts its own on its first allocation slow path, where no lock of ours is
+ * held and nothing of the heap's state is cached across the call. */
+#include "background.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <time.h>
+
+#include "atomic.h"
+#include "heap.h"
+#include "options.h"
+#include "purge.h"
+
+enum { BACKGROUND_OFF, BACKGROUND_STARTING, BACKGROUND_RUNNING, BACKGROUND_RESTART };
+static _Atomic(int) background_state;
+
+static void *background_main(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        int64_t ms = __atomic_load_n(&mxi_options.purge_delay_ms, __ATOMIC_RELAXED);
+        ms = ms < 1 ? 1 : ms > 1000 ? 1000 : ms;
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+        nanosleep(&ts, NULL);
+        mxi_enter();
+        mxi_purge_if_due(NULL);
+        mxi_leave();
+    }
+    return NULL;
+}
+
+void mxi_background_start(void)
+{
+    if (!__atomic_load_n(&mxi_options.background, __ATOMIC_RELAXED)) {
+        return;
+    }
+    int state = mxi_atomic_load_relaxed(&background_state);
+    if (state == BACKGROUND_RUNNING || state == BACKGROUND_STARTING ||
+        !atomic_compare_exchange_strong(&background_state, &state, BACKGROUND_STARTING)) {
+        return;
+    }
+    int saved = errno;
+    pthread_attr_t attr;
+    pthread_t thread;
+    bool started = pthread_attr_init(&attr) == 0 &&
+                   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) == 0 &&
+                   pthread_attr_setstacksize(&attr, 64 << 10) == 0 &&
+                   pthread_create(&thread, &attr, background_main, NULL) == 0;
+    pthread_attr_destroy(&attr);
+    /* A refused thread (out of memory, a thread limit) leaves purging to the allocating
+     * threads, as without the option; a later request may try again. */
+    mxi_atomic_store_release(&background_state, started ? BACKGROUND_RUNNING : BACKGROUND_OFF);
+    errno = saved;
+}
+
+void mxi_background_after_fork(void)
+{
+    int state = mxi_atomic_load_relaxed(&background_state);
+    mxi_atomic_store_relaxed(&background_state,
+                             state == BACKGROUND_OFF ? BACKGROUND_OFF : BACKGROUND_RESTART);
+}
+
+bool mxi_background_wants_restart(void)
+{
+    return mxi_atomic_load_relaxed(&background_state) == BACKGROUND_RESTART;
+}

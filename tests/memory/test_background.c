@@ -1,0 +1,200 @@
+/* The background thread. With MALLOCX_BACKGROUND=1 a child process allocates 128 MiB, frees it
+ * all and then sleeps without calling the allocator: its resident size must fall to within
+ * 4 MiB of where it started within a second, with exactly one extra thread in the process.
+ * Without the option the same child keeps the memory for the whole second (nobody purges: the
+ * retain limit is set high so no budget interferes) and has no thread besides its own. A fork
+ * child of a process with the thread gets a thread of its own on its first allocation slow
+ * path, and both processes exit cleanly. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "malloc-x.h"
+#include "support.h"
+
+#define MIB ((size_t)1 << 20)
+#define WORKING_SET (128 * MIB)
+#define DEADLINE_MS 1000
+
+static const char *self_path;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* /proc/self/task has one entry per thread, plus "." and "..". */
+static long thread_count(void)
+{
+    struct stat st;
+    return stat("/proc/self/task", &st) == 0 ? (long)st.st_nlink - 2 : -1;
+}
+
+static size_t rss_above(size_t baseline)
+{
+    size_t rss = mx_test_rss_bytes();
+    return rss > baseline ? rss - baseline : 0;
+}
+
+/* Prints "<peak> <lowest resident while asleep> <ms until it fell under 4 MiB or -1>
+ * <threads>". Only nanosleep and /proc reads after the frees: no allocator call. */
+static void child_work(void)
+{
+    size_t baseline = mx_test_rss_bytes();
+    enum { MAX_BLOCKS = 4096 };
+    static void *blocks[MAX_BLOCKS];
+    mx_test_rng_t rng;
+    mx_test_rng_seed(&rng, 99);
+    size_t total = 0;
+    size_t n = 0;
+    while (total < WORKING_SET && n < MAX_BLOCKS) {
+        size_t size = (size_t)mx_test_rng_range(&rng, 1 << 10, 256 << 10);
+        char *p = malloc(size);
+        if (p == NULL) {
+            exit(3);
+        }
+        memset(p, 5, size);
+        blocks[n++] = p;
+        total += size;
+    }
+    size_t peak = rss_above(baseline);
+    for (size_t i = 0; i < n; i++) {
+        free(blocks[i]);
+    }
+    int64_t start = now_ms();
+    int64_t fell = -1;
+    size_t lowest = peak;
+    while (now_ms() - start < DEADLINE_MS) {
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+        size_t rss = rss_above(baseline);
+        lowest = rss < lowest ? rss : lowest;
+        if (fell < 0 && rss < 4 * MIB) {
+            fell = now_ms() - start;
+        }
+    }
+    printf("%zu %zu %lld %ld\n", peak, lowest, (long long)fell, thread_count());
+}
+
+static void child_fork(void)
+{
+    /* A slow-path allocation in the parent first, so the parent is surely set up. */
+    free(malloc(1 << 20));
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        free(malloc(1 << 20));
+        child_work();
+        fflush(stdout);
+        _exit(0);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    exit(WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 4);
+}
+
+typedef struct {
+    size_t peak, lowest;
+    long long fell_ms;
+    long threads;
+} result_t;
+
+static bool run_child(const char *mode, bool background, result_t *r)
+{
+    int out[2];
+    assert_int_equal(pipe(out), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(out[1], 1);
+        close(out[0]);
+        close(out[1]);
+        setenv("MALLOCX_PURGE_DELAY", "10", 1);
+        setenv("MALLOCX_RETAIN_LIMIT", "1G", 1);
+        if (background) {
+            setenv("MALLOCX_BACKGROUND", "1", 1);
+        } else {
+            unsetenv("MALLOCX_BACKGROUND");
+        }
+        execl(self_path, self_path, mode, (char *)NULL);
+        _exit(127);
+    }
+    close(out[1]);
+    char buf[256] = {0};
+    size_t len = 0;
+    ssize_t n;
+    while (len < sizeof(buf) - 1 && (n = read(out[0], buf + len, sizeof(buf) - 1 - len)) > 0) {
+        len += (size_t)n;
+    }
+    close(out[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    unsigned long long peak, lowest;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
+        sscanf(buf, "%llu %llu %lld %ld", &peak, &lowest, &r->fell_ms, &r->threads) != 4) {
+        return false;
+    }
+    r->peak = (size_t)peak;
+    r->lowest = (size_t)lowest;
+    printf("%-28s peak %6.1f MiB, lowest while asleep %6.1f MiB, under 4 MiB after %lld ms, "
+           "%ld thread(s)\n",
+           mode, (double)r->peak / MIB, (double)r->lowest / MIB, r->fell_ms, r->threads);
+    return true;
+}
+
+static void test_background_purges_while_program_sleeps(void **state)
+{
+    (void)state;
+    result_t r;
+    assert_true(run_child("work", true, &r));
+    assert_true(r.peak >= WORKING_SET * 9 / 10);
+    assert_true(r.fell_ms >= 0);
+    assert_int_equal(r.threads, 2);
+}
+
+static void test_without_background_no_thread_and_no_purge(void **state)
+{
+    (void)state;
+    result_t r;
+    assert_true(run_child("work", false, &r));
+    assert_true(r.peak >= WORKING_SET * 9 / 10);
+    assert_true(r.lowest >= WORKING_SET / 2);
+    assert_int_equal(r.threads, 1);
+}
+
+static void test_background_after_fork(void **state)
+{
+    (void)state;
+    result_t r;
+    assert_true(run_child("fork", true, &r));
+    assert_true(r.fell_ms >= 0);
+    assert_int_equal(r.threads, 2);
+}
+
+int main(int argc, char **argv)
+{
+    self_path = argv[0];
+    if (argc > 1 && strcmp(argv[1], "work") == 0) {
+        child_work();
+        return 0;
+    }
+    if (argc > 1 && strcmp(argv[1], "fork") == 0) {
+        child_fork();
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_background_purges_while_program_sleeps),
+        cmocka_unit_test(test_without_background_no_thread_and_no_purge),
+        cmocka_unit_test(test_background_after_fork),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
