@@ -6,8 +6,8 @@
  * which may call malloc: that nested call finds the state running on its own thread and goes
  * on. Other threads wait for done.
  *
- * fork: the prepare handler takes, in lock order, the collect lock, the abandon lock, the caller's heap lock,
- * the heap registry lock and the segment lock, so the child never inherits a structure in the
+ * fork: the prepare handler takes, in lock order, the collect lock, the abandon lock, the
+ * caller's heap lock, the heap registry lock and the segment lock, so the child never inherits a structure in the
  * middle of a change. The child then resets every heap lock, since a lock held by a thread
  * that does not exist in the child would never be released. The heaps of the parent's other
  * threads are abandoned in the child like those of exited threads, except one whose thread
