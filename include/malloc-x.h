@@ -45,6 +45,26 @@ int mx_trim(size_t pad);
 /* Writes a summary of the allocator's memory to stderr with write(2); never allocates. */
 void mx_stats_print(void);
 
+/* Run-time options. Each starts from the environment (README.md, "Options"), read once when
+ * the allocator initializes; mx_option_set changes one afterwards, for allocator work that
+ * follows the call (a page freed earlier keeps the purge time it was given). */
+typedef enum mx_option {
+    MX_OPTION_PURGE_DELAY,  /* MALLOCX_PURGE_DELAY: milliseconds, 0..3600000 */
+    MX_OPTION_RETAIN_LIMIT, /* MALLOCX_RETAIN_LIMIT: bytes, >= 0; -1 for auto (cgroup-derived) */
+    MX_OPTION_BACKGROUND,   /* MALLOCX_BACKGROUND: 0 or 1. Set to 1 at run time, the purging
+                               thread starts on the allocator's next slow path */
+    MX_OPTION_SHOW_STATS,   /* MALLOCX_SHOW_STATS: 0 or 1, statistics to stderr at exit */
+    MX_OPTION_VERBOSE,      /* MALLOCX_VERBOSE: 0 or 1 */
+} mx_option_t;
+
+/* The option's current value; for an unknown option, -1 with errno set to EINVAL (check
+ * errno to tell that from RETAIN_LIMIT's auto). */
+long long mx_option_get(mx_option_t option);
+
+/* Sets the option; 0, or EINVAL (nothing changed) for an unknown option or a value out of
+ * the option's range. Safe to call from any thread at any time. */
+int mx_option_set(mx_option_t option, long long value);
+
 #ifdef __cplusplus
 }
 #endif

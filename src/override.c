@@ -11,6 +11,7 @@
 #include "alloc.h"
 #include "free.h"
 #include "malloc-x.h"
+#include "options.h"
 #include "os.h"
 #include "purge.h"
 #include "realloc.h"
@@ -149,6 +150,16 @@ MX_EXPORT int mx_trim(size_t pad)
 MX_EXPORT void mx_stats_print(void)
 {
     mxi_stats_print(2);
+}
+
+MX_EXPORT long long mx_option_get(mx_option_t option)
+{
+    return mxi_option_get(option);
+}
+
+MX_EXPORT int mx_option_set(mx_option_t option, long long value)
+{
+    return mxi_option_set(option, value);
 }
 
 /* MX_NO_OVERRIDE builds the mx_ API alone, for sanitizer and fuzzing builds that must keep

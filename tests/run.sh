@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need (Debian 12), builds malloc-x in Release and in Debug (internal
 # assertions on), and runs every test: all of them against the Release build, and the unit,
-# API, abort and stress tests again against the Debug build.
+# API, options, abort and stress tests again against the Debug build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,7 +29,7 @@ cmake --build build-debug -j"$jobs"
 status=0
 ctest --test-dir build --output-on-failure --no-tests=error -j2 || status=1
 MX_STRESS_SCALE=0.25 ctest --test-dir build-debug --output-on-failure --no-tests=error -j2 \
-    -L 'unit|api|abort|stress' \
+    -L 'unit|api|options|abort|stress' \
     || status=1
 
 # The MALLOCX_SECURE build (guard pages, random free-list order): its own tests and the API,
