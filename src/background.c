@@ -30,6 +30,9 @@ static void *background_main(void *arg)
         ms = ms < 1 ? 1 : ms > 1000 ? 1000 : ms;
         struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
         nanosleep(&ts, NULL);
+        if (!__atomic_load_n(&mxi_options.background, __ATOMIC_RELAXED)) {
+            continue;
+        }
         mxi_enter();
         mxi_purge_if_due(NULL);
         mxi_leave();

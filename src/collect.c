@@ -64,9 +64,10 @@ static bool collect_barrier(void)
     }
 }
 
-/* A live heap is worth collecting when other threads freed into it and its owner has not been
- * through its slow path for a whole sweep interval (with `force`, whenever it has pages). An
- * owner that is still active keeps its hint for a later sweep. */
+/* A live heap is worth collecting when its owner has not been through its slow path for a
+ * whole sweep interval, and either other threads freed into it or it was not collected since
+ * it went quiet: the empty pages a quiet owner kept for reuse go back too. With `force`, any
+ * live heap. An owner that is still active keeps its hint for a later sweep. */
 static bool collect_is_candidate(mx_heap_t *heap, mx_heap_t *self, bool force, bool *again)
 {
     if (heap == self || heap->state != MX_HEAP_LIVE) {
@@ -79,10 +80,11 @@ static bool collect_is_candidate(mx_heap_t *heap, mx_heap_t *self, bool force, b
     if (force) {
         return true;
     }
-    if (hinted && !quiet) {
-        *again = true;
+    if (!quiet) {
+        *again |= hinted;
+        return false;
     }
-    return hinted && quiet;
+    return hinted || beat != heap->heartbeat_collected;
 }
 
 /* Step 1 for one heap: true if the thread's pointer now holds mxi_heap_held in its place. */
@@ -141,6 +143,7 @@ static bool collect_live_heaps(bool force)
         mx_heap_t *heap = held[i];
         if (fenced && __atomic_load_n(heap->busy_slot, __ATOMIC_ACQUIRE) == 0) {
             mxi_atomic_store_relaxed(&heap->remote_hint, 0);
+            heap->heartbeat_collected = heap->heartbeat_seen;
             collect_count(mxi_heap_release_empty_pages(heap));
         } else {
             again = true;

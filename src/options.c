@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 
+#include "background.h"
 #include "config.h"
 #include "fmt.h"
 #include "init.h"
@@ -469,5 +470,9 @@ int mxi_option_set(mx_option_t option, long long value)
     mxi_process_init();
     errno = saved;
     option_store(option, value);
+    if (option == MX_OPTION_BACKGROUND && value != 0) {
+        /* The caller is outside the allocator: a safe place to create the thread. */
+        mxi_background_start();
+    }
     return 0;
 }

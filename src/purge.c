@@ -61,7 +61,9 @@ void mxi_purge_set_next_due(int64_t due_ms)
 static _Atomic(int64_t) sweep_next_ms;
 
 /* A sweep for idle heaps runs at most once per purge delay (and once a millisecond with no
- * delay): it is what decides that an owner is idle, so its interval is the idle time. */
+ * delay): it is what decides that an owner is idle, so its interval is the idle time. It runs
+ * while remote frees wait for a collector or memory waits to be purged: with neither, no
+ * heap's memory can have changed hands or be waiting to go back. */
 static bool purge_sweep_is_due(int64_t now)
 {
     int64_t next = mxi_atomic_load_relaxed(&sweep_next_ms);
@@ -83,7 +85,7 @@ void mxi_purge_if_due(mx_heap_t *heap)
         return;
     }
     int64_t now = mxi_now_ms();
-    if (hinted && purge_sweep_is_due(now)) {
+    if (purge_sweep_is_due(now)) {
         mxi_collect_sweep(/*force=*/false);
     }
     if (due != 0 && now >= due) {

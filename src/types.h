@@ -143,6 +143,7 @@ typedef struct mx_heap {
     unsigned *busy_slot; /* read with __atomic builtins: the thread writes it plainly */
     _Atomic(uint64_t) heartbeat; /* owner: bumped on every slow path; a collector reads it */
     uint64_t heartbeat_seen;     /* under the collect lock: heartbeat at the last sweep */
+    uint64_t heartbeat_collected; /* under the collect lock: heartbeat at the last collection */
     /* Any thread: set by a remote free into one of the heap's pages, cleared by a collector.
      * On a line of its own, away from the owner's direct table. */
     MX_ALIGNED(64) _Atomic(uint8_t) remote_hint;
