@@ -141,6 +141,7 @@ static void segment_unmap_locked(mx_segment_t *seg)
     segment_list_remove(&segment_list, seg);
     segment_empty_count--;
     mxi_os_unmap(seg, MX_SEGMENT_SIZE);
+    mxi_atomic_fetch_add_relaxed(&mxi_purge_counters.segments_unmapped, 1);
 }
 
 /* The first slice at or after `from` whose used bit equals `used` (MX_SLICE_COUNT if none),
@@ -419,6 +420,8 @@ static bool segment_purge_map_locked(mx_segment_t *seg, uint64_t *map)
             i++;
         }
         mxi_os_purge((uint8_t *)seg + first * MX_SLICE_SIZE, (i - first) * MX_SLICE_SIZE);
+        mxi_atomic_fetch_add_relaxed(&mxi_purge_counters.purge_calls, 1);
+        mxi_atomic_fetch_add_relaxed(&mxi_purge_counters.purged_bytes, (i - first) * MX_SLICE_SIZE);
         released = true;
     }
     return released;
