@@ -6,6 +6,7 @@
 #define MX_HEAP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "compiler.h"
 #include "types.h"
@@ -41,5 +42,7 @@ void mxi_heap_reset(mx_heap_t *heap);
 /* Every heap ever made (they are recycled, never unmapped), for fork and statistics. */
 extern mx_lock_t mxi_heap_registry_lock;
 mx_heap_t *mxi_heap_registry_first(void);
+/* Address space and resident bytes of the chunks heap objects are carved from (statistics). */
+void mxi_heap_chunk_totals(size_t *mapped_bytes, size_t *resident_bytes);
 
 #endif
