@@ -42,7 +42,51 @@ int mx_owns(const void *ptr);
  * `pad` is accepted for malloc_trim compatibility and ignored. */
 int mx_trim(size_t pad);
 
-/* Writes a summary of the allocator's memory to stderr with write(2); never allocates. */
+/* The allocator's memory, measured on demand by mx_stats_get: nothing is counted on the
+ * allocation paths. The resident figures are the kernel's (mincore) for malloc-x's own
+ * mappings (segments, huge blocks' mappings, the chunks heap objects are carved from); every
+ * resident byte is in exactly one of the six parts, so they add up to resident_bytes. Other
+ * threads keep running while the figures are taken, so a part may be a moment old.
+ *
+ * Small blocks live in pages of one size class owned by a thread. In a running thread's page
+ * the resident bytes are split three ways: blocks the program holds (block size each), blocks
+ * other threads freed that the owner has not collected yet (block size each), and the rest;
+ * the first two are capped by the page's resident bytes, in that order, since a block handed
+ * out but never written is not resident. */
+typedef struct mx_stats {
+    size_t resident_bytes;      /* the sum of the six parts below */
+    size_t live_bytes;          /* blocks the program holds in running threads' pages, and the
+                                   resident bytes of large and huge blocks */
+    size_t free_in_pages_bytes; /* free blocks (and touched, not yet carved memory) in running
+                                   threads' pages, kept for the next malloc */
+    size_t remote_free_bytes;   /* blocks freed by other threads than the page's owner, which
+                                   the owner has not collected yet */
+    size_t abandoned_bytes;     /* pages of exited threads waiting for a thread to adopt them,
+                                   blocks in use and free alike */
+    size_t purge_pending_bytes; /* free pages waiting for the purge delay to return them to the
+                                   OS (a purged page is not resident, so it counts 0) */
+    size_t metadata_bytes;      /* segment headers (page descriptors, slice maps) and heaps */
+
+    size_t mapped_bytes;      /* address space: segment_bytes + huge_bytes + heap objects' chunks */
+    size_t segment_count;     /* 64 MiB segments that small and large blocks come from */
+    size_t segment_bytes;     /* address space of those segments */
+    size_t huge_count;        /* blocks in mappings of their own (above 32 MiB) */
+    size_t huge_bytes;        /* address space of those mappings */
+    size_t in_use_bytes;      /* blocks the program holds in segments (huge ones excluded), by
+                                 block size whether resident or not; exited threads' included */
+    size_t purge_calls;       /* madvise calls that returned free pages to the OS */
+    size_t purged_bytes;      /* bytes those calls covered */
+    size_t segments_unmapped; /* empty segments unmapped */
+    size_t heaps_collected;   /* idle or exited threads' heaps collected by other threads */
+    size_t pages_collected;   /* empty pages those collections returned */
+} mx_stats_t;
+
+/* Fills *stats; never allocates. Costs a walk of every page and a mincore call per 16 MiB
+ * mapped, so call it when asked, not in a loop. */
+void mx_stats_get(mx_stats_t *stats);
+
+/* Writes mx_stats_get's figures, a table of the size classes in use and the purge counters to
+ * stderr with write(2); never allocates. */
 void mx_stats_print(void);
 
 /* Run-time options. Each starts from the environment (README.md, "Options"), read once when

@@ -48,11 +48,31 @@ static mx_heap_t *heap_registry;
 static uint8_t *heap_chunk;
 static size_t heap_chunk_left;
 
+/* Each chunk begins with the link to the one mapped before it, so statistics can measure the
+ * chunks; heap objects are carved after the link, a cache line in. */
+typedef struct heap_chunk_link {
+    struct heap_chunk_link *next;
+} heap_chunk_link_t;
+static heap_chunk_link_t *heap_chunks;
+
 #define HEAP_CHUNK_SIZE ((size_t)256 << 10)
+#define HEAP_CHUNK_LINK_SIZE ((size_t)64)
 
 mx_heap_t *mxi_heap_registry_first(void)
 {
     return heap_registry;
+}
+
+void mxi_heap_chunk_totals(size_t *mapped_bytes, size_t *resident_bytes)
+{
+    *mapped_bytes = 0;
+    *resident_bytes = 0;
+    mxi_lock(&mxi_heap_registry_lock);
+    for (heap_chunk_link_t *c = heap_chunks; c != NULL; c = c->next) {
+        *mapped_bytes += HEAP_CHUNK_SIZE;
+        *resident_bytes += mxi_os_resident(c, HEAP_CHUNK_SIZE);
+    }
+    mxi_unlock(&mxi_heap_registry_lock);
 }
 
 void mxi_heap_reset(mx_heap_t *heap)
@@ -81,7 +101,11 @@ mx_heap_t *mxi_heap_alloc(void)
             mxi_unlock(&mxi_heap_registry_lock);
             return NULL;
         }
-        heap_chunk_left = HEAP_CHUNK_SIZE;
+        heap_chunk_link_t *link = (heap_chunk_link_t *)heap_chunk;
+        link->next = heap_chunks;
+        heap_chunks = link;
+        heap_chunk += HEAP_CHUNK_LINK_SIZE;
+        heap_chunk_left = HEAP_CHUNK_SIZE - HEAP_CHUNK_LINK_SIZE;
     }
     heap = (mx_heap_t *)heap_chunk;
     heap_chunk += size;

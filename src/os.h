@@ -1,6 +1,6 @@
-/* The OS layer: the only code that calls mmap, munmap, madvise and mremap. Functions return
- * NULL/false on failure with errno ENOMEM; any other failure is a broken invariant and fatal.
- * Memory comes back readable, writable and zero; nothing is faulted in until touched. */
+/* The OS layer: the only code that calls mmap, munmap, madvise, mremap and mincore. Functions
+ * return NULL/false on failure with errno ENOMEM; any other failure is a broken invariant and
+ * fatal. Memory comes back readable, writable and zero; nothing is faulted in until touched. */
 #ifndef MX_OS_H
 #define MX_OS_H
 
@@ -20,6 +20,10 @@ bool mxi_os_resize_in_place(void *addr, size_t old_size, size_t new_size);
 /* Moves a mapping's pages to `to` (a range we reserved) without copying them. */
 bool mxi_os_move(void *from, size_t old_size, void *to, size_t new_size);
 size_t mxi_os_page_size(void);
+/* Bytes of [addr, addr+size) the kernel holds in memory (mincore), for statistics. A part of
+ * the range that is no longer mapped (a huge block shrinking while it is measured) counts as
+ * not resident rather than failing. */
+size_t mxi_os_resident(const void *addr, size_t size);
 /* Makes [addr, addr+size) inaccessible (a guard) or readable and writable again; false if the
  * kernel refuses (it can run out of mappings: each guard splits one). */
 bool mxi_os_protect(void *addr, size_t size, bool is_guard);

@@ -16,6 +16,7 @@
 #include "purge.h"
 #include "realloc.h"
 #include "segment.h"
+#include "size_class.h"
 #include "stats.h"
 
 /* Every entry that may touch the calling thread's heap runs inside mxi_enter/mxi_leave
@@ -147,6 +148,11 @@ MX_EXPORT int mx_trim(size_t pad)
     return released;
 }
 
+MX_EXPORT void mx_stats_get(mx_stats_t *stats)
+{
+    mxi_stats_collect(stats, NULL);
+}
+
 MX_EXPORT void mx_stats_print(void)
 {
     mxi_stats_print(2);
@@ -166,20 +172,33 @@ MX_EXPORT int mx_option_set(mx_option_t option, long long value)
  * the toolchain's own malloc. */
 #ifndef MX_NO_OVERRIDE
 
-/* glibc's mallinfo2, from a walk of the segments: arena is the address space mapped for
- * blocks (huge mappings in hblkhd), uordblks the bytes of allocated blocks, fordblks the rest.
- * Fields with no meaning here (fastbins, keepcost) are 0. */
+/* glibc's mallinfo2 from mx_stats_get. glibc splits its sbrk heap (arena) into allocated
+ * (uordblks) and free (fordblks) chunks, keeps mmapped chunks apart (hblks, hblkhd), counts
+ * freed chunks not yet merged back separately (fastbins: smblks, fsmblks) and reports what
+ * malloc_trim could release (keepcost). Here:
+ *   arena     address space of the 64 MiB segments (small and large blocks)
+ *   ordblks   number of those segments
+ *   hblks     huge blocks, each in a mapping of its own; hblkhd those mappings' bytes
+ *   uordblks  bytes of blocks the program holds in segments, by block size
+ *   fordblks  resident free memory in segments: free blocks in running threads' pages, remote
+ *             frees not yet collected, free pages waiting to be purged
+ *   fsmblks   of which remote frees not yet collected (freed, not yet reusable: glibc's
+ *             fastbins are the nearest thing); smblks 0, since they are not counted one by one
+ *   keepcost  free pages waiting to be purged, resident, which malloc_trim(0) returns now
+ *   usmblks   0, as in glibc. */
 static struct mallinfo2 override_mallinfo2(void)
 {
     mx_stats_t s;
-    mxi_stats_get(&s);
+    mxi_stats_collect(&s, NULL);
     struct mallinfo2 mi = {0};
-    mi.arena = s.mapped_bytes - s.huge_bytes;
+    mi.arena = s.segment_bytes;
     mi.ordblks = s.segment_count;
     mi.hblks = s.huge_count;
     mi.hblkhd = s.huge_bytes;
     mi.uordblks = s.in_use_bytes;
-    mi.fordblks = s.free_bytes;
+    mi.fordblks = s.free_in_pages_bytes + s.remote_free_bytes + s.purge_pending_bytes;
+    mi.fsmblks = s.remote_free_bytes;
+    mi.keepcost = s.purge_pending_bytes;
     return mi;
 }
 
@@ -197,8 +216,10 @@ static struct mallinfo override_mallinfo(void)
     mi.ordblks = mallinfo_clamp(m.ordblks);
     mi.hblks = mallinfo_clamp(m.hblks);
     mi.hblkhd = mallinfo_clamp(m.hblkhd);
+    mi.fsmblks = mallinfo_clamp(m.fsmblks);
     mi.uordblks = mallinfo_clamp(m.uordblks);
     mi.fordblks = mallinfo_clamp(m.fordblks);
+    mi.keepcost = mallinfo_clamp(m.keepcost);
     return mi;
 }
 
@@ -216,7 +237,12 @@ static void override_malloc_stats(void)
     mxi_stats_print(2);
 }
 
-/* malloc_info's format is glibc's XML outline with malloc-x's totals. */
+/* malloc_info's format is glibc's XML outline: a <sizes> list of free blocks by size (here
+ * one entry per size class with free blocks carved), totals by type ("fast" for remote frees
+ * not yet collected, as in mallinfo2; "rest" the other free blocks; "mmap" huge blocks), the
+ * system and address-space sizes, then malloc-x's own resident breakdown and purge counters
+ * (readers of glibc's format skip elements they do not know). The caller asked for stdio
+ * output, so fprintf is used on their stream. */
 static int override_malloc_info(int options, FILE *stream)
 {
     if (options != 0) {
@@ -224,16 +250,48 @@ static int override_malloc_info(int options, FILE *stream)
         return -1;
     }
     mx_stats_t s;
-    mxi_stats_get(&s);
+    mx_class_stats_t classes[MX_CLASS_COUNT];
+    mxi_stats_collect(&s, classes);
+    fprintf(stream, "<malloc version=\"malloc-x-%s\">\n<sizes>\n", MX_VERSION_STRING);
+    size_t free_count = 0;
+    size_t free_bytes = 0;
+    size_t remote_count = 0;
+    for (unsigned c = 1; c < MX_CLASS_COUNT; c++) {
+        size_t block = mxi_size_class_block_size(c);
+        size_t taken = classes[c].used_count + classes[c].remote_count;
+        size_t count = classes[c].carved_count > taken ? classes[c].carved_count - taken : 0;
+        remote_count += classes[c].remote_count;
+        if (count == 0) {
+            continue;
+        }
+        free_count += count;
+        free_bytes += count * block;
+        fprintf(stream, "<size from=\"%zu\" to=\"%zu\" total=\"%zu\" count=\"%zu\"/>\n", block,
+                block, count * block, count);
+    }
     fprintf(stream,
-            "<malloc version=\"malloc-x-%s\">\n"
+            "</sizes>\n"
+            "<total type=\"fast\" count=\"%zu\" size=\"%zu\"/>\n"
+            "<total type=\"rest\" count=\"%zu\" size=\"%zu\"/>\n"
             "<total type=\"mmap\" count=\"%zu\" size=\"%zu\"/>\n"
             "<system type=\"current\" size=\"%zu\"/>\n"
             "<aspace type=\"total\" size=\"%zu\"/>\n"
-            "<inuse size=\"%zu\"/>\n"
+            "<inuse size=\"%zu\"/>\n",
+            remote_count, s.remote_free_bytes, free_count, free_bytes, s.huge_count, s.huge_bytes,
+            s.resident_bytes, s.mapped_bytes, s.in_use_bytes);
+    fprintf(stream,
+            "<resident type=\"live\" size=\"%zu\"/>\n"
+            "<resident type=\"free-in-pages\" size=\"%zu\"/>\n"
+            "<resident type=\"remote-free\" size=\"%zu\"/>\n"
+            "<resident type=\"abandoned\" size=\"%zu\"/>\n"
+            "<resident type=\"purge-pending\" size=\"%zu\"/>\n"
+            "<resident type=\"metadata\" size=\"%zu\"/>\n"
+            "<purge calls=\"%zu\" bytes=\"%zu\" segments-unmapped=\"%zu\" "
+            "heaps-collected=\"%zu\" pages-collected=\"%zu\"/>\n"
             "</malloc>\n",
-            MX_VERSION_STRING, s.huge_count, s.huge_bytes, s.mapped_bytes, s.mapped_bytes,
-            s.in_use_bytes);
+            s.live_bytes, s.free_in_pages_bytes, s.remote_free_bytes, s.abandoned_bytes,
+            s.purge_pending_bytes, s.metadata_bytes, s.purge_calls, s.purged_bytes,
+            s.segments_unmapped, s.heaps_collected, s.pages_collected);
     return 0;
 }
 

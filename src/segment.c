@@ -1,7 +1,8 @@
 /* Segments (see segment.h).
  *
  * Lock order: mxi_segment_lock is a leaf: nothing else is locked while it is held, and the
- * OS layer (which takes no locks) is the only thing called under it.
+ * OS layer (which takes no locks) and the statistics visitor (which takes none either) are the
+ * only things called under it.
  *
  * Invariants, under the lock: a slice's used_map bit is set iff page_of[slice] points to a
  * descriptor other than mxi_page_none; a dirty_map bit is only set on a free slice;
@@ -14,7 +15,6 @@
 #include "segment.h"
 
 #include <errno.h>
-#include <string.h>
 
 #include "debug.h"
 #include "error.h"
@@ -180,6 +180,7 @@ static bool segment_unmap_locked(mx_segment_t *seg)
     }
     segment_retained_bytes -= retained;
     segment_empty_count--;
+    mxi_atomic_fetch_add_relaxed(&mxi_purge_counters.segments_unmapped, 1);
     return true;
 }
 
@@ -496,6 +497,8 @@ static bool segment_purge_map_locked(mx_segment_t *seg, uint64_t *map)
         }
         segment_retained_bytes -= (i - first) * MX_SLICE_SIZE;
         mxi_os_purge((uint8_t *)seg + first * MX_SLICE_SIZE, (i - first) * MX_SLICE_SIZE);
+        mxi_atomic_fetch_add_relaxed(&mxi_purge_counters.purge_calls, 1);
+        mxi_atomic_fetch_add_relaxed(&mxi_purge_counters.purged_bytes, (i - first) * MX_SLICE_SIZE);
         released = true;
     }
     return released;
@@ -553,34 +556,40 @@ bool mxi_segment_purge(int64_t now_ms, bool force)
     return released;
 }
 
-void mxi_segment_totals(mx_segment_totals_t *t)
+/* A normal segment is its header, then page runs and free runs in address order; slice maps
+ * are stable under the lock, page fields other than slice_index and slice_count are not. */
+static void segment_visit_normal(mx_segment_t *seg, mx_segment_visit_fn *fn, void *arg)
 {
-    memset(t, 0, sizeof(*t));
+    uint8_t *base = (uint8_t *)seg;
+    fn(arg, seg, MX_RANGE_METADATA, NULL, base, MX_SEGMENT_HEADER_SLICES * MX_SLICE_SIZE);
+    size_t i = MX_SEGMENT_HEADER_SLICES;
+    while (i < MX_SLICE_COUNT) {
+        if (!slice_is_used(seg, i)) {
+            size_t end = segment_next_slice(seg, i, /*used=*/true);
+            fn(arg, seg, MX_RANGE_FREE, NULL, base + i * MX_SLICE_SIZE, (end - i) * MX_SLICE_SIZE);
+            i = end;
+            continue;
+        }
+        mx_page_t *page = seg->page_of[i];
+        MX_ASSERT_INTERNAL(page == &seg->pages[i] && page->slice_count >= 1);
+        size_t count = page->slice_count;
+        fn(arg, seg, MX_RANGE_PAGE, page, base + i * MX_SLICE_SIZE, count * MX_SLICE_SIZE);
+        i += count;
+    }
+}
+
+void mxi_segment_visit(mx_segment_visit_fn *fn, void *arg)
+{
     mxi_lock(&mxi_segment_lock);
     for (mx_segment_t *seg = segment_list; seg != NULL; seg = seg->next) {
-        t->segment_count++;
-        t->mapped_bytes += seg->size;
-        t->used_slice_bytes += (seg->used_slices - MX_SEGMENT_HEADER_SLICES) * MX_SLICE_SIZE;
-        for (size_t i = MX_SEGMENT_HEADER_SLICES; i < MX_SLICE_COUNT; i++) {
-            if (((seg->dirty_map[i / 64] | seg->aged_map[i / 64]) >> (i % 64)) & 1) {
-                t->dirty_free_bytes += MX_SLICE_SIZE;
-            }
-            mx_page_t *page = seg->page_of[i];
-            if (page == &mxi_page_none || page != &seg->pages[i]) {
-                continue;
-            }
-            /* `used` belongs to the owner: a racy read gives a figure a moment old. */
-            if (page->kind == MX_PAGE_SMALL) {
-                t->live_block_bytes += (size_t)page->used * page->block_size;
-            } else if (page->kind == MX_PAGE_LARGE) {
-                t->live_block_bytes += page->block_size;
-            }
-        }
+        segment_visit_normal(seg, fn, arg);
     }
     for (mx_segment_t *seg = huge_list; seg != NULL; seg = seg->next) {
-        t->huge_count++;
-        t->huge_bytes += seg->size;
-        t->live_block_bytes += seg->pages[0].block_size;
+        mx_page_t *page = &seg->pages[0];
+        uint8_t *block = (uint8_t *)((uintptr_t)page->start & ~(uintptr_t)(mxi_os_page_size() - 1));
+        size_t header = (size_t)(block - (uint8_t *)seg);
+        fn(arg, seg, MX_RANGE_METADATA, NULL, (uint8_t *)seg, header);
+        fn(arg, seg, MX_RANGE_HUGE, page, block, seg->size - header);
     }
     mxi_unlock(&mxi_segment_lock);
 }

@@ -57,18 +57,22 @@ mx_page_t *mxi_segment_huge_resize(mx_page_t *page, size_t new_size);
  * every empty segment. Returns true if any memory went back to the OS. */
 bool mxi_segment_purge(int64_t now_ms, bool force);
 
-/* Totals for statistics, read under the segment lock. */
-typedef struct mx_segment_totals {
-    size_t segment_count;
-    size_t mapped_bytes;       /* normal segments */
-    size_t used_slice_bytes;   /* slices in pages (headers excluded) */
-    size_t dirty_free_bytes;   /* free slices not purged yet */
-    size_t huge_count;
-    size_t huge_bytes;
-    size_t live_block_bytes;   /* small pages: used * block_size; large and huge: block size */
-} mx_segment_totals_t;
+/* What a range of a segment holds, for statistics. */
+typedef enum mx_range_kind {
+    MX_RANGE_METADATA, /* a segment header: page descriptors and slice maps */
+    MX_RANGE_PAGE,     /* the slices of a small or large page */
+    MX_RANGE_FREE,     /* free slices, purged or not */
+    MX_RANGE_HUGE,     /* a huge block, from its first OS page to the end of its mapping */
+} mx_range_kind_t;
 
-void mxi_segment_totals(mx_segment_totals_t *totals);
+/* `page` is the range's descriptor (NULL for headers and free slices). Called under the
+ * segment lock: it must not allocate or take a lock. */
+typedef void mx_segment_visit_fn(void *arg, const mx_segment_t *seg, mx_range_kind_t kind,
+                                 const mx_page_t *page, const uint8_t *start, size_t size);
+
+/* Calls fn once for each range of every segment and huge mapping: together the ranges cover
+ * every byte mapped for segments, each byte once. */
+void mxi_segment_visit(mx_segment_visit_fn *fn, void *arg);
 
 /* True if p is inside memory malloc-x manages. Never faults. */
 bool mxi_segment_owns(const void *p);

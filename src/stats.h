@@ -1,20 +1,38 @@
-/* Statistics, computed on demand by walking the segments: no counter is kept on a fast path. */
+/* Statistics (mx_stats_t in malloc-x.h), computed on demand by walking the segments and heap
+ * chunks and asking the kernel which of their pages are resident: no counter is kept on a
+ * fast path, so statistics cost nothing until they are asked for.
+ *
+ * The resident bytes of each range go to exactly one part, so the parts sum to the resident
+ * bytes of malloc-x's mappings:
+ *   segment header, heap chunk          metadata_bytes
+ *   free slices                         purge_pending_bytes (0 once purged: not resident)
+ *   large page, huge block              live_bytes
+ *   small page of an exited thread      abandoned_bytes, whole
+ *   small page of a running thread      live_bytes: blocks held x block size, then
+ *                                       remote_free_bytes: uncollected remote frees x block
+ *                                       size, each capped by what the page has left resident;
+ *                                       free_in_pages_bytes: the rest
+ * "Held" is the page's `used` minus its thread_free count, since remote frees stay in `used`
+ * until the owner collects them. */
 #ifndef MX_STATS_H
 #define MX_STATS_H
 
 #include <stddef.h>
 
-typedef struct mx_stats {
-    size_t mapped_bytes;  /* address space in segments and huge mappings */
-    size_t in_use_bytes;  /* bytes of allocated blocks (as block sizes) */
-    size_t free_bytes;    /* mapped but not in allocated blocks */
-    size_t dirty_bytes;   /* free slices not yet returned to the OS */
-    size_t segment_count;
-    size_t huge_count;
-    size_t huge_bytes;
-} mx_stats_t;
+#include "malloc-x.h"
+#include "types.h"
 
-void mxi_stats_get(mx_stats_t *stats);
+/* One size class, over every small page, exited threads' included. */
+typedef struct mx_class_stats {
+    size_t page_count;
+    size_t used_count;   /* blocks the program holds */
+    size_t remote_count; /* blocks freed by other threads, not collected by the owner yet */
+    size_t carved_count; /* blocks carved out of the pages so far; the rest of the pages is
+                            untouched */
+} mx_class_stats_t;
+
+/* Fills *stats, and classes[0 .. MX_CLASS_COUNT-1] unless classes is NULL. Never allocates. */
+void mxi_stats_collect(mx_stats_t *stats, mx_class_stats_t *classes);
 /* Writes the statistics to fd with write(2); never allocates. */
 void mxi_stats_print(int fd);
 
