@@ -29,7 +29,7 @@ cmake --build build-debug -j"$jobs"
 status=0
 ctest --test-dir build --output-on-failure --no-tests=error -j2 || status=1
 MX_STRESS_SCALE=0.25 ctest --test-dir build-debug --output-on-failure --no-tests=error -j2 \
-    -L 'unit|api|options|abort|stress' \
+    -L 'unit|api|options|memory|stats|abort|stress' \
     || status=1
 
 # The MALLOCX_SECURE build (guard pages, random free-list order): its own tests and the API,
