@@ -44,7 +44,9 @@ mx_heap_t *mxi_heap_current(void)
 }
 
 mx_lock_t mxi_heap_registry_lock = MX_LOCK_INIT;
-static mx_heap_t *heap_registry;
+/* Pushed under the registry lock; walked without it by the collector and statistics, which
+ * is safe because heap objects are never unmapped and a heap is linked before it is used. */
+static _Atomic(mx_heap_t *) heap_registry;
 static uint8_t *heap_chunk;
 static size_t heap_chunk_left;
 
@@ -60,7 +62,7 @@ static heap_chunk_link_t *heap_chunks;
 
 mx_heap_t *mxi_heap_registry_first(void)
 {
-    return heap_registry;
+    return mxi_atomic_load_acquire(&heap_registry);
 }
 
 void mxi_heap_chunk_totals(size_t *mapped_bytes, size_t *resident_bytes)
@@ -110,8 +112,8 @@ mx_heap_t *mxi_heap_alloc(void)
     heap = (mx_heap_t *)heap_chunk;
     heap_chunk += size;
     heap_chunk_left -= size;
-    heap->next_all = heap_registry;
-    heap_registry = heap;
+    heap->next_all = mxi_atomic_load_relaxed(&heap_registry);
+    mxi_atomic_store_release(&heap_registry, heap);
     mxi_unlock(&mxi_heap_registry_lock);
     mxi_heap_reset(heap);
     return heap;
