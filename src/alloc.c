@@ -19,9 +19,6 @@ void *mxi_alloc_large(size_t size, size_t alignment)
         return NULL;
     }
     mx_heap_t *heap = mxi_heap_current();
-    if (heap != &mxi_heap_empty) {
-        mxi_heap_beat(heap);
-    }
     mxi_purge_if_due(heap);
     if (size < MX_MIN_BLOCK) {
         size = MX_MIN_BLOCK;

@@ -2,19 +2,23 @@
  *
  * An exited thread's heap is on the abandoned list, and the abandon lock makes the collector
  * its only user (abandon.c). A live heap belongs to a thread that may come back at any moment
- * and touches its heap on the fast paths without a lock or an atomic. The collector locks it
- * out this way:
+ * and touches its heap on the fast paths without a lock or an atomic. Every entry into the
+ * allocator and every exit adds one to the thread's `calls` (heap.h): the count is odd while
+ * the thread is inside, and stays put only while it makes no call. The collector takes a live
+ * heap only when the count has not moved for a whole sweep interval (the thread is idle, not
+ * merely off its slow path), and locks the thread out this way:
  *   1. it swaps the thread's TLS heap pointer for mxi_heap_held, whose empty direct table sends
  *      every malloc to the slow path, where the thread waits for its heap (heap.c), and whose
  *      address matches no page owner, so the thread's own frees take the remote path;
  *   2. it makes every thread of the process execute a full memory barrier (membarrier), so the
- *      thread either sees the swap on its next load of the pointer, or its increment of `busy`
+ *      thread either sees the swap on its next load of the pointer, or its increment of `calls`
  *      on entering the allocator is visible to the collector;
- *   3. it reads the thread's `busy`: zero means the thread is outside the allocator, and stays
- *      out of the heap until the pointer comes back; otherwise the collector gives up on it.
- * The owner's side of this is a plain increment and decrement of a TLS counter around each
- * call (heap.h); the cost of the ordering lies with the collector, which runs at most once per
- * purge delay and only when remote frees went into a heap whose owner is quiet.
+ *   3. it reads `calls` again: the same even value means the thread made no call since step 1
+ *      was prepared and stays out of the heap until the pointer comes back; otherwise the
+ *      collector puts the pointer back and leaves the heap alone.
+ * The owner's side of this is two plain increments of a TLS counter per call; the cost of the
+ * ordering lies with the collector, which runs at most once per purge delay and only on
+ * threads that made no allocator call for that long.
  *
  * Locks: the collect lock (try-locked: one sweep at a time), then the abandon lock for the whole
  * sweep, which fixes every heap's state and keeps fork out, then whatever collecting a heap
@@ -64,27 +68,28 @@ static bool collect_barrier(void)
     }
 }
 
-/* A live heap is worth collecting when its owner has not been through its slow path for a
- * whole sweep interval, and either other threads freed into it or it was not collected since
- * it went quiet: the empty pages a quiet owner kept for reuse go back too. With `force`, any
- * live heap. An owner that is still active keeps its hint for a later sweep. */
+/* A live heap is worth collecting when its thread made no allocator call for a whole sweep
+ * interval, and either other threads freed into it since or it was not collected since it
+ * went idle: the empty pages an idle thread kept for reuse go back too. With `force`, any live
+ * heap whose thread is outside the allocator. A hinted heap of an active thread is looked at
+ * again at the next sweep. */
 static bool collect_is_candidate(mx_heap_t *heap, mx_heap_t *self, bool force, bool *again)
 {
     if (heap == self || heap->state != MX_HEAP_LIVE) {
         return false;
     }
     bool hinted = mxi_atomic_load_relaxed(&heap->remote_hint) != 0;
-    uint64_t beat = mxi_atomic_load_relaxed(&heap->heartbeat);
-    bool quiet = beat == heap->heartbeat_seen;
-    heap->heartbeat_seen = beat;
+    unsigned long calls = __atomic_load_n(heap->calls_slot, __ATOMIC_ACQUIRE);
+    bool idle = calls == heap->calls_seen && (calls & 1) == 0;
+    heap->calls_seen = calls;
     if (force) {
-        return true;
+        return (calls & 1) == 0;
     }
-    if (!quiet) {
+    if (!idle) {
         *again |= hinted;
         return false;
     }
-    return hinted || beat != heap->heartbeat_collected;
+    return hinted || calls != heap->calls_collected;
 }
 
 /* Step 1 for one heap: true if the thread's pointer now holds mxi_heap_held in its place. */
@@ -141,9 +146,9 @@ static bool collect_live_heaps(bool force)
     bool fenced = collect_barrier();
     for (size_t i = 0; i < n; i++) {
         mx_heap_t *heap = held[i];
-        if (fenced && __atomic_load_n(heap->busy_slot, __ATOMIC_ACQUIRE) == 0) {
+        if (fenced && __atomic_load_n(heap->calls_slot, __ATOMIC_ACQUIRE) == heap->calls_seen) {
             mxi_atomic_store_relaxed(&heap->remote_hint, 0);
-            heap->heartbeat_collected = heap->heartbeat_seen;
+            heap->calls_collected = heap->calls_seen;
             collect_count(mxi_heap_release_empty_pages(heap));
         } else {
             again = true;
@@ -151,6 +156,13 @@ static bool collect_live_heaps(bool force)
         collect_release_hold(heap);
     }
     return again;
+}
+
+void mxi_collect_after_fork(void)
+{
+    /* membarrier registration belongs to the process's address space, which a child does not
+     * share: the child registers again at its first sweep that needs the barrier. */
+    collect_barrier_kind = BARRIER_UNKNOWN;
 }
 
 void mxi_collect_sweep(bool force)

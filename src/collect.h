@@ -18,6 +18,9 @@
  * that finds one running returns at once. Takes no lock of the caller's: call with none held. */
 void mxi_collect_sweep(bool force);
 
+/* Fork child handler. */
+void mxi_collect_after_fork(void);
+
 /* Held for the length of a sweep; fork handlers take it first. */
 extern mx_lock_t mxi_collect_lock;
 

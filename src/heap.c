@@ -140,7 +140,7 @@ mx_heap_t *mxi_heap_init_thread(void)
     mxi_atomic_store_release(&mxi_thread.heap, heap);
     mxi_lock(&mxi_abandon_lock);
     heap->tls_slot = &mxi_thread.heap;
-    heap->busy_slot = &mxi_thread.busy;
+    heap->calls_slot = &mxi_thread.calls;
     heap->state = MX_HEAP_LIVE;
     mxi_unlock(&mxi_abandon_lock);
     mxi_thread_register(heap);
@@ -207,7 +207,6 @@ static mx_page_t *heap_queue_find(mx_heap_t *heap, mx_page_queue_t *q)
  * new page from the segments. Purging that is due happens here too, off the fast path. */
 mx_page_t *mxi_heap_page_for_class(mx_heap_t *heap, unsigned class_index)
 {
-    mxi_heap_beat(heap);
     mxi_purge_if_due(heap);
     heap_take_woken(heap);
     mx_page_queue_t *q = &heap->queues[class_index];

@@ -14,11 +14,13 @@
 
 /* The thread's allocator state, in one TLS object so the fast paths find both fields from one
  * thread-pointer offset. `heap` is written by the thread itself and, while it is outside the
- * allocator, by a collector (collect.c) that swaps in mxi_heap_held. `busy` is how deep the
- * thread is inside the allocator (a signal handler may nest a call). */
+ * allocator, by a collector (collect.c) that swaps in mxi_heap_held. `calls` goes up by one
+ * on every entry into the allocator and by one on every exit: odd while the thread is inside
+ * (a signal handler's nested call keeps the parity), and unchanged only while the thread makes
+ * no call at all, which is how a collector knows a thread is idle. */
 typedef struct mx_thread {
     _Atomic(mx_heap_t *) heap;
-    unsigned busy;
+    unsigned long calls;
 } mx_thread_t;
 
 extern MX_TLS mx_thread_t mxi_thread;
@@ -36,15 +38,15 @@ MX_INLINE mx_heap_t *mxi_heap_tls(void)
 }
 
 /* Every public entry point that reads or changes the thread's heap runs between these two.
- * They cost one plain increment and decrement, no atomic, no fence: the collector of idle
- * heaps pays for the ordering with a process-wide barrier (membarrier) instead. The signal
- * fences keep the compiler from moving heap accesses out of the window. */
+ * They cost one plain increment each, no atomic, no fence: the collector of idle heaps pays
+ * for the ordering with a process-wide barrier (membarrier) instead. The signal fences keep
+ * the compiler from moving heap accesses out of the window. */
 MX_INLINE void mxi_enter(void)
 {
 #if MX_TSAN
-    __atomic_fetch_add(&mxi_thread.busy, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&mxi_thread.calls, 1, __ATOMIC_RELAXED);
 #else
-    mxi_thread.busy++;
+    mxi_thread.calls++;
 #endif
     atomic_signal_fence(memory_order_seq_cst);
 }
@@ -53,9 +55,9 @@ MX_INLINE void mxi_leave(void)
 {
     atomic_signal_fence(memory_order_seq_cst);
 #if MX_TSAN
-    __atomic_fetch_sub(&mxi_thread.busy, 1, __ATOMIC_RELEASE);
+    __atomic_fetch_add(&mxi_thread.calls, 1, __ATOMIC_RELEASE);
 #else
-    mxi_thread.busy--;
+    mxi_thread.calls++;
 #endif
 }
 
@@ -68,13 +70,6 @@ extern mx_heap_t mxi_heap_held;
 /* The calling thread's heap for a slow path: waits out a collection of it (never long: the
  * collector holds it for one walk of its pages). May return &mxi_heap_empty. */
 mx_heap_t *mxi_heap_current(void);
-
-/* Notes that the owner went through its slow path: a heap whose heartbeat stands still while
- * other threads free into it belongs to an idle thread (collect.c). */
-MX_INLINE void mxi_heap_beat(mx_heap_t *heap)
-{
-    mxi_atomic_store_relaxed(&heap->heartbeat, mxi_atomic_load_relaxed(&heap->heartbeat) + 1);
-}
 
 /* A page with no free block: where direct entries of classes without pages point. */
 extern mx_page_t mxi_page_empty;

@@ -87,6 +87,7 @@ static void fork_child(void)
     mxi_abandon_after_fork(fork_heap);
     mxi_lock_reset(&mxi_abandon_lock);
     mxi_lock_reset(&mxi_collect_lock);
+    mxi_collect_after_fork();
     mxi_background_after_fork();
 }
 

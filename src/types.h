@@ -137,13 +137,12 @@ typedef struct mx_heap {
     struct mx_heap *next_free; /* under the abandon lock: abandoned or spare heaps */
     int64_t abandoned_at_ms;   /* under the abandon lock: when its thread exited */
     /* Written under the abandon lock when the heap goes live: where its thread keeps its TLS
-     * heap pointer and its allocator depth (see collect.c), so that a collector can lock the
-     * thread out of the heap and know it is not inside the allocator. */
+     * heap pointer and its count of allocator calls (see collect.c), so that a collector can
+     * lock the thread out of the heap and know it is idle and not inside the allocator. */
     _Atomic(struct mx_heap *) *tls_slot;
-    unsigned *busy_slot; /* read with __atomic builtins: the thread writes it plainly */
-    _Atomic(uint64_t) heartbeat; /* owner: bumped on every slow path; a collector reads it */
-    uint64_t heartbeat_seen;     /* under the collect lock: heartbeat at the last sweep */
-    uint64_t heartbeat_collected; /* under the collect lock: heartbeat at the last collection */
+    unsigned long *calls_slot; /* read with __atomic builtins: the thread writes it plainly */
+    unsigned long calls_seen;      /* under the collect lock: *calls_slot at the last sweep */
+    unsigned long calls_collected; /* under the collect lock: *calls_slot when last collected */
     /* Any thread: set by a remote free into one of the heap's pages, cleared by a collector.
      * On a line of its own, away from the owner's direct table. */
     MX_ALIGNED(64) _Atomic(uint8_t) remote_hint;

@@ -1,10 +1,11 @@
 /* The background thread. With MALLOCX_BACKGROUND=1 a child process allocates 128 MiB, frees it
  * all and then sleeps without calling the allocator: its resident size must fall to within
- * 4 MiB of where it started within a second, with exactly one extra thread in the process.
- * Without the option the same child keeps the memory for the whole second (nobody purges: the
+ * 4 MiB of where it started within two seconds, with exactly one extra thread in the process.
+ * Without the option the same child keeps the memory the whole time (nobody purges: the
  * retain limit is set high so no budget interferes) and has no thread besides its own. A fork
  * child of a process with the thread gets a thread of its own on its first allocation slow
- * path, and both processes exit cleanly. */
+ * path, and both processes exit cleanly. And the thread keeps the purge delay: nothing goes
+ * back before it. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -22,7 +23,7 @@
 
 #define MIB ((size_t)1 << 20)
 #define WORKING_SET (128 * MIB)
-#define DEADLINE_MS 1000
+#define DEADLINE_MS 2000
 
 static const char *self_path;
 
@@ -109,7 +110,7 @@ typedef struct {
     long threads;
 } result_t;
 
-static bool run_child(const char *mode, bool background, result_t *r)
+static bool run_child_delay(const char *mode, bool background, const char *delay, result_t *r)
 {
     int out[2];
     assert_int_equal(pipe(out), 0);
@@ -119,7 +120,7 @@ static bool run_child(const char *mode, bool background, result_t *r)
         dup2(out[1], 1);
         close(out[0]);
         close(out[1]);
-        setenv("MALLOCX_PURGE_DELAY", "10", 1);
+        setenv("MALLOCX_PURGE_DELAY", delay, 1);
         setenv("MALLOCX_RETAIN_LIMIT", "1G", 1);
         if (background) {
             setenv("MALLOCX_BACKGROUND", "1", 1);
@@ -146,10 +147,16 @@ static bool run_child(const char *mode, bool background, result_t *r)
     }
     r->peak = (size_t)peak;
     r->lowest = (size_t)lowest;
-    printf("%-28s peak %6.1f MiB, lowest while asleep %6.1f MiB, under 4 MiB after %lld ms, "
-           "%ld thread(s)\n",
-           mode, (double)r->peak / MIB, (double)r->lowest / MIB, r->fell_ms, r->threads);
+    printf("%s, %s, delay %3s ms: peak %6.1f MiB, lowest while asleep %6.1f MiB, under 4 MiB "
+           "after %lld ms, %ld thread(s)\n",
+           mode, background ? "background" : "no background", delay, (double)r->peak / MIB,
+           (double)r->lowest / MIB, r->fell_ms, r->threads);
     return true;
+}
+
+static bool run_child(const char *mode, bool background, result_t *r)
+{
+    return run_child_delay(mode, background, "10", r);
 }
 
 static void test_background_purges_while_program_sleeps(void **state)
@@ -181,6 +188,19 @@ static void test_background_after_fork(void **state)
     assert_int_equal(r.threads, 2);
 }
 
+/* The purge delay is a promise both ways: free memory stays resident for reuse during it, and
+ * goes back after it. With a 300 ms delay, the memory is still resident 200 ms after the frees
+ * and gone within two seconds. */
+static void test_background_keeps_the_purge_delay(void **state)
+{
+    (void)state;
+    result_t r;
+    assert_true(run_child_delay("work", true, "300", &r));
+    assert_true(r.peak >= WORKING_SET * 9 / 10);
+    assert_true(r.fell_ms >= 200);
+    assert_true(r.fell_ms < DEADLINE_MS);
+}
+
 int main(int argc, char **argv)
 {
     self_path = argv[0];
@@ -195,6 +215,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_background_purges_while_program_sleeps),
         cmocka_unit_test(test_without_background_no_thread_and_no_purge),
         cmocka_unit_test(test_background_after_fork),
+        cmocka_unit_test(test_background_keeps_the_purge_delay),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
