@@ -10,6 +10,7 @@
 // mailbox (every 64 operations). So SHARE_PCT sets the fraction of remote
 // frees, and blocks live for about SLOTS operations, like requests in flight.
 // OPS is the total across all threads.
+#include <sched.h>
 #include <stdatomic.h>
 
 #include "bench_util.h"
@@ -39,6 +40,7 @@ typedef struct {
     unsigned share_pct;
     mailbox_t *mailboxes;
     bench_barrier_t *start;
+    atomic_int *finished;
     uint64_t remote_frees; // blocks this thread freed that another thread allocated
 } worker_t;
 
@@ -102,6 +104,14 @@ static void *worker_main(void *arg)
             w->remote_frees += mailbox_drain(mine);
         }
     }
+    // A thread that is done keeps freeing what is posted to it until every thread is done, as
+    // a server keeps serving: otherwise the blocks posted to it meanwhile would pile up in its
+    // mailbox, and the peak RSS would measure how unevenly the threads were scheduled.
+    atomic_fetch_add(w->finished, 1);
+    while (atomic_load(w->finished) < w->threads) {
+        w->remote_frees += mailbox_drain(mine);
+        sched_yield();
+    }
     w->remote_frees += mailbox_drain(mine);
     for (size_t i = 0; i < w->slot_count; i++) {
         free(slots[i]);
@@ -136,10 +146,11 @@ int main(int argc, char **argv)
     }
     bench_barrier_t start;
     bench_barrier_init(&start, threads + 1);
+    atomic_int finished = 0;
     worker_t *workers = bench_xmalloc(sizeof(worker_t) * (size_t)threads);
     for (int i = 0; i < threads; i++) {
         workers[i] = (worker_t){ i, threads, min_size, max_size, ops / (uint64_t)threads,
-                                 slot_count, share_pct, mailboxes, &start, 0 };
+                                 slot_count, share_pct, mailboxes, &start, &finished, 0 };
     }
 
     pthread_t *tids = bench_xmalloc(sizeof(pthread_t) * (size_t)threads);
