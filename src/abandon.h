@@ -1,8 +1,8 @@
-/* Heaps of exited threads. A thread's exit abandons its heap with the pages that still hold
- * live blocks; the next new thread takes such a heap over whole, and a running thread that needs
- * a page takes that class's pages from one (or a whole heap nobody came for within the purge
- * delay), so the memory of dead threads is reused and remote frees into it are never lost.
- * Heaps without pages wait as spares for new threads. */
+/* Pages of exited threads. A thread's exit gives its pages that still hold live blocks to one
+ * pool that every thread draws from, a few pages of a size class at a time when it runs out of
+ * that class, so the memory of dead threads is reused by all the living and remote frees into
+ * it are never lost. The exited thread's heap, now without pages, waits as a spare for the next
+ * new thread. */
 #ifndef MX_ABANDON_H
 #define MX_ABANDON_H
 
@@ -14,34 +14,25 @@
 /* The exiting thread gives up its heap; its TLS heap becomes the empty heap. */
 void mxi_abandon_heap(mx_heap_t *heap);
 
-/* An abandoned heap, with its pages, for a new thread (NULL if none). */
-mx_heap_t *mxi_abandon_take_abandoned(void);
-
 /* A spare heap without pages (NULL if none). */
 mx_heap_t *mxi_abandon_take_spare(void);
 
-/* Moves the queued pages of one size class from an abandoned heap into heap: the pages a thread
- * is about to need, taken without the rest of the exited thread's heap, which stays whole for
- * the next new thread. False if no abandoned heap has pages of that class. */
+/* Moves a few pages of one size class from the pool into heap: those that remote frees woke,
+ * and some queued ones. False if the pool had none. */
 bool mxi_abandon_adopt_class(mx_heap_t *heap, unsigned class_index);
 
-/* Moves the pages of the oldest abandoned heap into heap, if one has waited at least the purge
- * delay (any, with `force`); false if none was taken. */
-bool mxi_abandon_adopt(mx_heap_t *heap, bool force);
-
-/* Under the abandon lock: collects, in place, every abandoned heap that remote frees went into
- * (every one with `force`), and makes those left without pages spares. Returns the number of
- * heaps collected and, in *pages, the pages they gave back. */
+/* Under the abandon lock: collects the pool in place if remote frees went into it (always with
+ * `force`): takes their blocks and gives its empty pages back. Returns the number of heaps
+ * collected (0 or 1) and, in *pages, the pages given back. */
 size_t mxi_abandon_collect_locked(bool force, size_t *pages);
 
-/* In a fork child, with the abandon lock held: the heaps of the parent's other threads, which
- * do not exist here, are abandoned (or made spares), except those whose thread was inside the
- * allocator at the fork, which may be half-changed and are marked lost. `self` is the heap of
- * the thread that forked. */
+/* In a fork child, with the abandon lock held: the pages of the parent's other threads, which
+ * do not exist here, join the pool and their heaps become spares, except those whose thread was
+ * inside the allocator at the fork, which may be half-changed and are marked lost. `self` is
+ * the heap of the thread that forked. */
 void mxi_abandon_after_fork(mx_heap_t *self);
 
-/* Guards the abandoned and spare lists; a leaf except that adoption takes a heap's lock
- * after releasing it. */
+/* Guards the pool's queues, the spare list and every heap's state. */
 extern mx_lock_t mxi_abandon_lock;
 
 #endif

@@ -1,7 +1,7 @@
 /* Collecting idle and exited threads' heaps (see collect.h).
  *
- * An exited thread's heap is on the abandoned list, and the abandon lock makes the collector
- * its only user (abandon.c). A live heap belongs to a thread that may come back at any moment
+ * The pool of exited threads' pages is used under the abandon lock, which the collector holds
+ * (abandon.c). A live heap belongs to a thread that may come back at any moment
  * and touches its heap on the fast paths without a lock or an atomic. Every entry into the
  * allocator and every exit adds one to the thread's `calls` (heap.h): the count is odd while
  * the thread is inside, and stays put only while it makes no call. The collector takes a live
@@ -167,7 +167,11 @@ void mxi_collect_after_fork(void)
 
 void mxi_collect_sweep(bool force)
 {
-    if (!mxi_lock_try(&mxi_collect_lock)) {
+    /* malloc_trim and a refused mapping must not miss a collection another thread is running:
+     * they wait for it. A tick just leaves the sweep to whoever is doing it. */
+    if (force) {
+        mxi_lock(&mxi_collect_lock);
+    } else if (!mxi_lock_try(&mxi_collect_lock)) {
         return;
     }
     mxi_atomic_store_relaxed(&mxi_remote_hinted, 0);

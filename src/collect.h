@@ -12,10 +12,11 @@
 
 #include "lock.h"
 
-/* Collects every heap that remote frees went into and whose owner has not been through its
- * slow path since the previous sweep (with `force`: every heap with pages, idle or not), and
- * every abandoned heap that remote frees went into. At most one sweep runs at a time; a call
- * that finds one running returns at once. Takes no lock of the caller's: call with none held. */
+/* Collects every live heap whose thread made no allocator call since the previous sweep, if
+ * remote frees went into it or it was not collected since it went idle (with `force`: every
+ * live heap whose thread is outside the allocator), and the pool of exited threads' pages if
+ * remote frees went into it (always with `force`). At most one sweep runs at a time: a call
+ * that finds one running returns at once, a forced one waits for it. Call with no lock held. */
 void mxi_collect_sweep(bool force);
 
 /* Fork child handler. */

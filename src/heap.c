@@ -124,16 +124,9 @@ mx_heap_t *mxi_heap_init_thread(void)
     if (!mxi_process_init()) {
         return NULL;
     }
-    mx_heap_t *heap = mxi_abandon_take_abandoned();
-    if (heap != NULL) {
-        /* Other threads freed into its pages while it waited: whatever is empty now goes back
-         * before this thread claims anything new. */
-        mxi_heap_release_empty_pages(heap);
-    } else {
-        heap = mxi_heap_alloc();
-        if (heap == NULL) {
-            return NULL;
-        }
+    mx_heap_t *heap = mxi_heap_alloc();
+    if (heap == NULL) {
+        return NULL;
     }
     /* The TLS pointer is set before the heap is published as live, so a collector only ever
      * finds a live heap where its thread's TLS points at it. */
@@ -203,8 +196,8 @@ static mx_page_t *heap_queue_find(mx_heap_t *heap, mx_page_queue_t *q)
 }
 
 /* The slow path of malloc for one size class: the page at the front of the queue ran out of
- * free blocks. Try the rest of the queue, then the pages of an exited thread, and finally a
- * new page from the segments. Purging that is due happens here too, off the fast path. */
+ * free blocks. Try the rest of the queue, then the pool of exited threads' pages, and finally
+ * a new page from the segments. Purging that is due happens here too, off the fast path. */
 mx_page_t *mxi_heap_page_for_class(mx_heap_t *heap, unsigned class_index)
 {
     mxi_purge_if_due(heap);
@@ -216,10 +209,8 @@ mx_page_t *mxi_heap_page_for_class(mx_heap_t *heap, unsigned class_index)
             return page;
         }
         /* Pages of exited threads come before fresh memory: adopting them reuses their free
-         * blocks and collects what other threads freed into them. First this class's pages of
-         * any exited thread, then the whole of a heap no new thread came for. */
-        if (!mxi_abandon_adopt_class(heap, class_index) &&
-            !mxi_abandon_adopt(heap, /*force=*/false)) {
+         * blocks and collects what other threads freed into them. */
+        if (!mxi_abandon_adopt_class(heap, class_index)) {
             break;
         }
         heap_take_woken(heap);

@@ -1,5 +1,5 @@
 /* A small spinlock for the short critical sections of the slow paths (claiming slices,
- * handing over abandoned heaps, waking parked pages). It never allocates, so it is safe
+ * handing exited threads' pages over, waking parked pages). It never allocates, so it is safe
  * inside malloc and before any initialization; it backs off to sched_yield so a preempted
  * holder does not burn the other core. */
 #ifndef MX_LOCK_H

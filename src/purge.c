@@ -96,16 +96,12 @@ void mxi_purge_if_due(mx_heap_t *heap)
     }
 }
 
-/* Pages of exited threads that other threads freed into are empty but belong to no running
- * heap; the calling thread adopts them all so they can go back too. */
+/* A forced sweep first: pages that other threads freed into, in the pool of exited threads'
+ * pages or in idle threads' heaps, are empty but reach no purge until someone collects them. */
 bool mxi_purge_all(void)
 {
     mxi_collect_sweep(/*force=*/true);
     mx_heap_t *heap = mxi_heap_current();
-    if (heap != &mxi_heap_empty) {
-        while (mxi_abandon_adopt(heap, /*force=*/true)) {
-        }
-    }
     bool released = mxi_heap_release_empty_pages(heap) != 0;
     released |= mxi_segment_purge(mxi_now_ms(), true);
     return released;

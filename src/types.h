@@ -121,7 +121,7 @@ typedef struct mx_segment {
 
 typedef enum mx_heap_state {
     MX_HEAP_LIVE = 1, /* owned by a running thread */
-    MX_HEAP_ABANDONED, /* its thread exited; pages wait for an adopter */
+    MX_HEAP_ABANDONED, /* the pool of exited threads' pages (abandon.c) */
     MX_HEAP_SPARE,     /* empty, ready for the next new thread */
     MX_HEAP_LOST,      /* a fork child's copy of a heap another thread was changing: unusable */
 } mx_heap_state_t;
@@ -137,8 +137,7 @@ typedef struct mx_heap {
     mx_lock_t lock;           /* guards `wake` */
     _Atomic(mx_page_t *) wake; /* under `lock`: parked pages a remote free brought back */
     struct mx_heap *next_all;  /* under the registry lock: every heap ever made */
-    struct mx_heap *next_free; /* under the abandon lock: abandoned or spare heaps */
-    int64_t abandoned_at_ms;   /* under the abandon lock: when its thread exited */
+    struct mx_heap *next_free; /* under the abandon lock: spare heaps */
     /* Written under the abandon lock when the heap goes live: where its thread keeps its TLS
      * heap pointer and its count of allocator calls (see collect.c), so that a collector can
      * lock the thread out of the heap and know it is idle and not inside the allocator. */
