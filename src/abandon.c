@@ -197,7 +197,7 @@ void mxi_abandon_after_fork(mx_heap_t *self)
             continue;
         }
         /* The thread's TLS block was copied into the child with the rest of memory. */
-        if (__atomic_load_n(heap->calls_slot, __ATOMIC_RELAXED) & 1) {
+        if (__atomic_load_n(&heap->thread->state, __ATOMIC_RELAXED) == MX_THREAD_INSIDE) {
             heap->state = MX_HEAP_LOST;
             continue;
         }

@@ -72,8 +72,12 @@ void *mxi_alloc_slow(mx_heap_t *heap, size_t size)
         }
     }
     if (MX_UNLIKELY(mxi_background_wants_restart())) {
-        /* Creating the thread allocates on this heap; nothing of it is held across the call. */
+        /* Creating the thread allocates on this heap, and those calls' returns marked this
+         * thread outside the allocator: mark it inside again before the heap is used, and take
+         * it afresh, as an entry point would (heap.h). */
         mxi_background_start();
+        mxi_enter();
+        heap = mxi_heap_current();
     }
     if (size > MX_MEDIUM_MAX) {
         return mxi_alloc_large(size, MX_ALIGNMENT);
@@ -104,16 +108,18 @@ static bool alloc_is_fresh(const void *p)
     return page->kind != MX_PAGE_SMALL && page->is_zero;
 }
 
-void *mxi_alloc_zeroed(size_t count, size_t size)
+void *mxi_alloc_zeroed_leave(size_t count, size_t size)
 {
     size_t total;
+    void *p = NULL;
     if (__builtin_mul_overflow(count, size, &total)) {
         errno = ENOMEM;
-        return NULL;
+    } else {
+        p = mxi_alloc(total);
+        if (p != NULL && !alloc_is_fresh(p)) {
+            memset(p, 0, total);
+        }
     }
-    void *p = mxi_alloc(total);
-    if (p != NULL && !alloc_is_fresh(p)) {
-        memset(p, 0, total);
-    }
+    mxi_leave();
     return p;
 }

@@ -57,7 +57,8 @@ void *mxi_alloc_aligned(size_t alignment, size_t size);
 /* A large block (one per page) or a huge one (one per mapping). */
 void *mxi_alloc_large(size_t size, size_t alignment);
 
-/* calloc: overflow-checked, zeroed unless the memory is known to be fresh. */
-void *mxi_alloc_zeroed(size_t count, size_t size);
+/* calloc: overflow-checked, zeroed unless the memory is known to be fresh. Leaves the
+ * allocator (mxi_leave) before returning, so calloc reaches it by a tail jump. */
+void *mxi_alloc_zeroed_leave(size_t count, size_t size);
 
 #endif

@@ -2,23 +2,23 @@
  *
  * The pool of exited threads' pages is used under the abandon lock, which the collector holds
  * (abandon.c). A live heap belongs to a thread that may come back at any moment
- * and touches its heap on the fast paths without a lock or an atomic. Every entry into the
- * allocator and every exit adds one to the thread's `calls` (heap.h): the count is odd while
- * the thread is inside, and stays put only while it makes no call. The collector takes a live
- * heap only when the count has not moved for a whole sweep interval (the thread is idle, not
- * merely off its slow path), and locks the thread out this way:
+ * and touches its heap on the fast paths without a lock or an atomic. The thread stores
+ * INSIDE in its `state` on every entry into the allocator and OUTSIDE on every return
+ * (heap.h). A sweep that finds OUTSIDE writes PROBED over it (a CAS); a later sweep that still
+ * finds PROBED knows the thread made no call in between: it is idle, not merely off its slow
+ * path. The collector then locks the thread out this way:
  *   1. it swaps the thread's TLS heap pointer for mxi_heap_held, whose empty direct table sends
  *      every malloc to the slow path, where the thread waits for its heap (heap.c), and whose
  *      address matches no page owner, so the thread's own frees take the remote path;
  *   2. it makes every thread of the process execute a full memory barrier (membarrier), so the
- *      thread either sees the swap on its next load of the pointer, or its increment of `calls`
- *      on entering the allocator is visible to the collector;
- *   3. it reads `calls` again: the same even value means the thread made no call since step 1
- *      was prepared and stays out of the heap until the pointer comes back; otherwise the
- *      collector puts the pointer back and leaves the heap alone.
- * The owner's side of this is two plain increments of a TLS counter per call; the cost of the
- * ordering lies with the collector, which runs at most once per purge delay and only on
- * threads that made no allocator call for that long.
+ *      thread either sees the swap on its next load of the pointer, or its store of INSIDE on
+ *      entering the allocator is visible to the collector;
+ *   3. it reads `state` again: still PROBED means the thread has not entered since and stays
+ *      out of the heap until the pointer comes back; otherwise the collector puts the pointer
+ *      back and leaves the heap alone.
+ * The owner's side of this is two plain stores per call; the cost of the ordering lies with the
+ * collector, which runs at most once per purge delay and only on threads that made no
+ * allocator call for that long.
  *
  * Locks: the collect lock (try-locked: one sweep at a time), then the abandon lock for the whole
  * sweep, which fixes every heap's state and keeps fork out, then whatever collecting a heap
@@ -68,6 +68,15 @@ static bool collect_barrier(void)
     }
 }
 
+/* Probes a thread outside the allocator: true if its state is now PROBED. */
+static bool collect_probe(mx_heap_t *heap)
+{
+    unsigned long state = MX_THREAD_OUTSIDE;
+    return __atomic_compare_exchange_n(&heap->thread->state, &state, MX_THREAD_PROBED, false,
+                                       __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE) ||
+           state == MX_THREAD_PROBED;
+}
+
 /* A live heap is worth collecting when its thread made no allocator call for a whole sweep
  * interval, and either other threads freed into it since or it was not collected since it
  * went idle: the empty pages an idle thread kept for reuse go back too. With `force`, any live
@@ -79,17 +88,15 @@ static bool collect_is_candidate(mx_heap_t *heap, mx_heap_t *self, bool force, b
         return false;
     }
     bool hinted = mxi_atomic_load_relaxed(&heap->remote_hint) != 0;
-    unsigned long calls = __atomic_load_n(heap->calls_slot, __ATOMIC_ACQUIRE);
-    bool idle = calls == heap->calls_seen && (calls & 1) == 0;
-    heap->calls_seen = calls;
-    if (force) {
-        return (calls & 1) == 0;
-    }
+    bool idle = __atomic_load_n(&heap->thread->state, __ATOMIC_ACQUIRE) == MX_THREAD_PROBED;
     if (!idle) {
-        *again |= hinted;
-        return false;
+        heap->idle_collected = false;
+        if (!collect_probe(heap) || !force) {
+            *again |= hinted;
+            return false;
+        }
     }
-    return hinted || calls != heap->calls_collected;
+    return force || hinted || !heap->idle_collected;
 }
 
 /* Step 1 for one heap: true if the thread's pointer now holds mxi_heap_held in its place. */
@@ -146,9 +153,10 @@ static bool collect_live_heaps(bool force)
     bool fenced = collect_barrier();
     for (size_t i = 0; i < n; i++) {
         mx_heap_t *heap = held[i];
-        if (fenced && __atomic_load_n(heap->calls_slot, __ATOMIC_ACQUIRE) == heap->calls_seen) {
+        if (fenced &&
+            __atomic_load_n(&heap->thread->state, __ATOMIC_ACQUIRE) == MX_THREAD_PROBED) {
             mxi_atomic_store_relaxed(&heap->remote_hint, 0);
-            heap->calls_collected = heap->calls_seen;
+            heap->idle_collected = true;
             collect_count(mxi_heap_release_empty_pages(heap));
         } else {
             again = true;

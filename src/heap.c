@@ -133,7 +133,7 @@ mx_heap_t *mxi_heap_init_thread(void)
     mxi_atomic_store_release(&mxi_thread.heap, heap);
     mxi_lock(&mxi_abandon_lock);
     heap->tls_slot = &mxi_thread.heap;
-    heap->calls_slot = &mxi_thread.calls;
+    heap->thread = &mxi_thread;
     heap->state = MX_HEAP_LIVE;
     mxi_unlock(&mxi_abandon_lock);
     mxi_thread_register(heap);

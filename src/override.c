@@ -46,25 +46,19 @@ MX_EXPORT void mx_free(void *p)
 MX_EXPORT void *mx_calloc(size_t count, size_t size)
 {
     mxi_enter();
-    void *p = mxi_alloc_zeroed(count, size);
-    mxi_leave();
-    return p;
+    return mxi_alloc_zeroed_leave(count, size);
 }
 
 MX_EXPORT void *mx_realloc(void *p, size_t size)
 {
     mxi_enter();
-    void *q = mxi_realloc(p, size);
-    mxi_leave();
-    return q;
+    return mxi_realloc_leave(p, size);
 }
 
 MX_EXPORT void *mx_reallocarray(void *p, size_t count, size_t size)
 {
     mxi_enter();
-    void *q = mxi_reallocarray(p, count, size);
-    mxi_leave();
-    return q;
+    return mxi_reallocarray_leave(p, count, size);
 }
 
 MX_EXPORT size_t mx_usable_size(const void *p)

@@ -27,7 +27,7 @@ static bool realloc_large_in_place(mx_page_t *page, size_t size)
     return true;
 }
 
-void *mxi_realloc(void *p, size_t size)
+static inline __attribute__((always_inline)) void *realloc_block(void *p, size_t size)
 {
     if (p == NULL) {
         return mxi_alloc(size);
@@ -58,12 +58,24 @@ void *mxi_realloc(void *p, size_t size)
     return q;
 }
 
-void *mxi_reallocarray(void *p, size_t count, size_t size)
+/* The public entries call these after mxi_enter: leaving inside, at the one return, lets them
+ * reach realloc's work by a tail jump, which a growing string's many in-place reallocs notice. */
+void *mxi_realloc_leave(void *p, size_t size)
+{
+    void *q = realloc_block(p, size);
+    mxi_leave();
+    return q;
+}
+
+void *mxi_reallocarray_leave(void *p, size_t count, size_t size)
 {
     size_t total;
+    void *q = NULL;
     if (__builtin_mul_overflow(count, size, &total)) {
         errno = ENOMEM;
-        return NULL;
+    } else {
+        q = realloc_block(p, total);
     }
-    return mxi_realloc(p, total);
+    mxi_leave();
+    return q;
 }

@@ -4,7 +4,8 @@
 
 #include <stddef.h>
 
-void *mxi_realloc(void *p, size_t size);
-void *mxi_reallocarray(void *p, size_t count, size_t size);
+/* Both leave the allocator (mxi_leave) before returning: call them after mxi_enter. */
+void *mxi_realloc_leave(void *p, size_t size);
+void *mxi_reallocarray_leave(void *p, size_t count, size_t size);
 
 #endif

@@ -139,12 +139,11 @@ typedef struct mx_heap {
     struct mx_heap *next_all;  /* under the registry lock: every heap ever made */
     struct mx_heap *next_free; /* under the abandon lock: spare heaps */
     /* Written under the abandon lock when the heap goes live: where its thread keeps its TLS
-     * heap pointer and its count of allocator calls (see collect.c), so that a collector can
+     * heap pointer and its allocator state (see collect.c), so that a collector can
      * lock the thread out of the heap and know it is idle and not inside the allocator. */
     _Atomic(struct mx_heap *) *tls_slot;
-    unsigned long *calls_slot; /* read with __atomic builtins: the thread writes it plainly */
-    unsigned long calls_seen;      /* under the collect lock: *calls_slot at the last sweep */
-    unsigned long calls_collected; /* under the collect lock: *calls_slot when last collected */
+    struct mx_thread *thread; /* its state is read and probed with __atomic builtins */
+    bool idle_collected;      /* under the collect lock: collected since its thread went idle */
     /* Any thread: set by a remote free into one of the heap's pages, cleared by a collector.
      * On a line of its own, away from the owner's direct table. */
     MX_ALIGNED(64) _Atomic(uint8_t) remote_hint;
