@@ -41,12 +41,6 @@ static long thread_count(void)
     return stat("/proc/self/task", &st) == 0 ? (long)st.st_nlink - 2 : -1;
 }
 
-static size_t rss_above(size_t baseline)
-{
-    size_t rss = mx_test_rss_bytes();
-    return rss > baseline ? rss - baseline : 0;
-}
-
 /* Prints "<peak> <lowest resident while asleep> <ms until it fell under 4 MiB or -1>
  * <threads>". Only nanosleep and /proc reads after the frees: no allocator call. */
 static void child_work(void)
@@ -54,31 +48,16 @@ static void child_work(void)
     size_t baseline = mx_test_rss_bytes();
     enum { MAX_BLOCKS = 4096 };
     static void *blocks[MAX_BLOCKS];
-    mx_test_rng_t rng;
-    mx_test_rng_seed(&rng, 99);
-    size_t total = 0;
-    size_t n = 0;
-    while (total < WORKING_SET && n < MAX_BLOCKS) {
-        size_t size = (size_t)mx_test_rng_range(&rng, 1 << 10, 256 << 10);
-        char *p = malloc(size);
-        if (p == NULL) {
-            exit(3);
-        }
-        memset(p, 5, size);
-        blocks[n++] = p;
-        total += size;
-    }
-    size_t peak = rss_above(baseline);
-    for (size_t i = 0; i < n; i++) {
-        free(blocks[i]);
-    }
+    size_t n = mx_test_fill_working_set(blocks, MAX_BLOCKS, WORKING_SET, 1 << 10, 256 << 10, 99);
+    size_t peak = mx_test_rss_above(baseline);
+    mx_test_free_all(blocks, n);
     int64_t start = now_ms();
     int64_t fell = -1;
     size_t lowest = peak;
     while (now_ms() - start < DEADLINE_MS) {
         struct timespec ts = {0, 10000000};
         nanosleep(&ts, NULL);
-        size_t rss = rss_above(baseline);
+        size_t rss = mx_test_rss_above(baseline);
         lowest = rss < lowest ? rss : lowest;
         if (fell < 0 && rss < 4 * MIB) {
             fell = now_ms() - start;

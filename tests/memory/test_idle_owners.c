@@ -49,13 +49,6 @@ static double mib(size_t bytes)
     return (double)bytes / (double)MIB;
 }
 
-/* Resident bytes above the baseline; 0 if below it (memory the baseline held went back too). */
-static size_t rss_above(size_t baseline)
-{
-    size_t rss = mx_test_rss_bytes();
-    return rss > baseline ? rss - baseline : 0;
-}
-
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -120,7 +113,7 @@ static void run(bool exit_after)
         }
     }
     size_t blocks = 0;
-    size_t peak = rss_above(baseline);
+    size_t peak = mx_test_rss_above(baseline);
 
     for (int i = 0; i < PRODUCERS; i++) {
         for (size_t j = 0; j < producers[i].count; j++) {
@@ -131,7 +124,7 @@ static void run(bool exit_after)
     int64_t freed_at = now_ms();
     size_t live = 0;
     size_t limit = live + live / 4 + 4 * MIB;
-    size_t rss = rss_above(baseline);
+    size_t rss = mx_test_rss_above(baseline);
     size_t after_free = rss;
     int64_t fell_at = -1;
     while (now_ms() - freed_at <= DEADLINE_MS) {
@@ -139,7 +132,7 @@ static void run(bool exit_after)
         assert_non_null(buffer);
         memset(buffer, 1, 4096);
         free(buffer);
-        rss = rss_above(baseline);
+        rss = mx_test_rss_above(baseline);
         if (rss < limit) {
             fell_at = now_ms();
             break;

@@ -29,26 +29,10 @@ static void child_main(void)
     size_t baseline = mx_test_rss_bytes();
     enum { MAX_BLOCKS = 4096 };
     static void *blocks[MAX_BLOCKS];
-    mx_test_rng_t rng;
-    mx_test_rng_seed(&rng, 42);
-    size_t total = 0;
-    size_t n = 0;
-    while (total < WORKING_SET && n < MAX_BLOCKS) {
-        size_t size = (size_t)mx_test_rng_range(&rng, 64 << 10, 1 << 20);
-        char *p = malloc(size);
-        if (p == NULL) {
-            exit(3);
-        }
-        memset(p, 7, size);
-        blocks[n++] = p;
-        total += size;
-    }
-    size_t peak = mx_test_rss_bytes() - baseline;
-    for (size_t i = 0; i < n; i++) {
-        free(blocks[i]);
-    }
-    size_t rss = mx_test_rss_bytes();
-    printf("%zu %zu\n", peak, rss > baseline ? rss - baseline : 0);
+    size_t n = mx_test_fill_working_set(blocks, MAX_BLOCKS, WORKING_SET, 64 << 10, 1 << 20, 42);
+    size_t peak = mx_test_rss_above(baseline);
+    mx_test_free_all(blocks, n);
+    printf("%zu %zu\n", peak, mx_test_rss_above(baseline));
     exit(0);
 }
 

@@ -24,33 +24,16 @@
 
 static void *blocks[BLOCKS];
 
-static size_t rss_above(size_t baseline)
-{
-    size_t rss = mx_test_rss_bytes();
-    return rss > baseline ? rss - baseline : 0;
-}
-
 static size_t fill(void)
 {
-    mx_test_rng_t rng;
-    mx_test_rng_seed(&rng, 3);
-    size_t total = 0, n = 0;
-    while (total < WORKING_SET && n < BLOCKS) {
-        size_t size = (size_t)mx_test_rng_range(&rng, 32, 16 << 10);
-        blocks[n] = malloc(size);
-        assert_non_null(blocks[n]);
-        memset(blocks[n], 1, size);
-        total += size;
-        n++;
-    }
-    return n;
+    return mx_test_fill_working_set(blocks, BLOCKS, WORKING_SET, 32, 16 << 10, 3);
 }
 
 static void check_trim(const char *what, size_t baseline, size_t peak)
 {
-    size_t before = rss_above(baseline);
+    size_t before = mx_test_rss_above(baseline);
     int first = malloc_trim(0);
-    size_t after = rss_above(baseline);
+    size_t after = mx_test_rss_above(baseline);
     int second = malloc_trim(0);
     printf("%-34s peak %6.1f MiB, before trim %6.1f MiB, after %5.1f MiB; "
            "trim returned %d, then %d\n",
@@ -67,10 +50,8 @@ static void test_trim_own_frees(void **state)
     malloc_trim(0);
     size_t baseline = mx_test_rss_bytes();
     size_t n = fill();
-    size_t peak = rss_above(baseline);
-    for (size_t i = 0; i < n; i++) {
-        free(blocks[i]);
-    }
+    size_t peak = mx_test_rss_above(baseline);
+    mx_test_free_all(blocks, n);
     check_trim("freed by the owner", baseline, peak);
 }
 
@@ -106,10 +87,8 @@ static void test_trim_reaches_idle_owner(void **state)
         pthread_cond_wait(&cond, &lock);
     }
     pthread_mutex_unlock(&lock);
-    size_t peak = rss_above(baseline);
-    for (size_t i = 0; i < n; i++) {
-        free(blocks[i]);
-    }
+    size_t peak = mx_test_rss_above(baseline);
+    mx_test_free_all(blocks, n);
     check_trim("freed by another thread, owner idle", baseline, peak);
     pthread_mutex_lock(&lock);
     stage = 2;

@@ -57,6 +57,39 @@ size_t mx_test_rss_bytes(void)
     return statm_field(1);
 }
 
+size_t mx_test_rss_above(size_t baseline)
+{
+    size_t rss = mx_test_rss_bytes();
+    return rss > baseline ? rss - baseline : 0;
+}
+
+size_t mx_test_fill_working_set(void **blocks, size_t cap, size_t bytes, size_t lo, size_t hi,
+                                uint64_t seed)
+{
+    mx_test_rng_t rng;
+    mx_test_rng_seed(&rng, seed);
+    size_t total = 0;
+    size_t n = 0;
+    while (total < bytes && n < cap) {
+        size_t size = (size_t)mx_test_rng_range(&rng, lo, hi);
+        char *p = malloc(size);
+        if (p == NULL) {
+            exit(3);
+        }
+        memset(p, (int)(n & 0xff), size);
+        blocks[n++] = p;
+        total += size;
+    }
+    return n;
+}
+
+void mx_test_free_all(void **blocks, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        free(blocks[i]);
+    }
+}
+
 int mx_test_run_child(void (*fn)(void *), void *arg, char *out, size_t cap)
 {
     int pipefd[2];

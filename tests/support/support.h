@@ -22,6 +22,15 @@ uint64_t mx_test_rng_range(mx_test_rng_t *rng, uint64_t lo, uint64_t hi);
 /* Resident and virtual size of this process in bytes, from /proc/self/statm. */
 size_t mx_test_rss_bytes(void);
 size_t mx_test_vsize_bytes(void);
+/* Resident bytes above `baseline` (an earlier mx_test_rss_bytes), 0 if below it. */
+size_t mx_test_rss_above(size_t baseline);
+
+/* A working set for memory tests: blocks of sizes drawn from [lo, hi] with `seed`, every byte
+ * written, until `bytes` are allocated or `cap` blocks; returns how many. A failed malloc ends
+ * the process with status 3. */
+size_t mx_test_fill_working_set(void **blocks, size_t cap, size_t bytes, size_t lo, size_t hi,
+                                uint64_t seed);
+void mx_test_free_all(void **blocks, size_t count);
 
 /* Runs fn(arg) in a forked child with stderr captured. Returns the child's terminating signal
  * (0 if it exited normally) and copies up to cap-1 bytes of its stderr into out. */
