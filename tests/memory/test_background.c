@@ -91,36 +91,12 @@ typedef struct {
 
 static bool run_child_delay(const char *mode, bool background, const char *delay, result_t *r)
 {
-    int out[2];
-    assert_int_equal(pipe(out), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(out[1], 1);
-        close(out[0]);
-        close(out[1]);
-        setenv("MALLOCX_PURGE_DELAY", delay, 1);
-        setenv("MALLOCX_RETAIN_LIMIT", "1G", 1);
-        if (background) {
-            setenv("MALLOCX_BACKGROUND", "1", 1);
-        } else {
-            unsetenv("MALLOCX_BACKGROUND");
-        }
-        execl(self_path, self_path, mode, (char *)NULL);
-        _exit(127);
-    }
-    close(out[1]);
-    char buf[256] = {0};
-    size_t len = 0;
-    ssize_t n;
-    while (len < sizeof(buf) - 1 && (n = read(out[0], buf + len, sizeof(buf) - 1 - len)) > 0) {
-        len += (size_t)n;
-    }
-    close(out[0]);
-    int status;
-    waitpid(pid, &status, 0);
+    const char *argv[] = {self_path, mode, NULL};
+    const char *env[] = {"MALLOCX_PURGE_DELAY", delay, "MALLOCX_RETAIN_LIMIT", "1G",
+                         "MALLOCX_BACKGROUND", background ? "1" : NULL, NULL};
+    char buf[256];
     unsigned long long peak, lowest;
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
+    if (!mx_test_run_captured(argv, env, buf, sizeof(buf)) ||
         sscanf(buf, "%llu %llu %lld %ld", &peak, &lowest, &r->fell_ms, &r->threads) != 4) {
         return false;
     }

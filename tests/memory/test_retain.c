@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "malloc-x.h"
@@ -40,30 +39,17 @@ static void child_main(void)
  * returns its resident bytes after the frees (and the peak in *peak), or SIZE_MAX on failure. */
 static size_t run_child(const char *script, const char *const *env, size_t *peak)
 {
-    int out[2];
-    assert_int_equal(pipe(out), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(out[1], 1);
-        close(out[0]);
-        close(out[1]);
-        setenv("MALLOCX_PURGE_DELAY", "3600000", 1);
-        unsetenv("MALLOCX_RETAIN_LIMIT");
-        for (; *env != NULL; env += 2) {
-            setenv(env[0], env[1], 1);
-        }
-        execl("/bin/sh", "sh", "-c", script, "sh", self_path, (char *)NULL);
-        _exit(127);
+    const char *argv[] = {"/bin/sh", "-c", script, "sh", self_path, NULL};
+    const char *vars[8] = {"MALLOCX_PURGE_DELAY", "3600000", "MALLOCX_RETAIN_LIMIT", NULL};
+    size_t n = 4;
+    for (; *env != NULL && n + 2 < sizeof(vars) / sizeof(vars[0]); env += 2) {
+        vars[n++] = env[0];
+        vars[n++] = env[1];
     }
-    close(out[1]);
-    char buf[128] = {0};
-    ssize_t len = read(out[0], buf, sizeof(buf) - 1);
-    close(out[0]);
-    int status;
-    waitpid(pid, &status, 0);
+    vars[n] = NULL;
+    char buf[128];
     unsigned long long p = 0, after = 0;
-    if (len <= 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
+    if (!mx_test_run_captured(argv, vars, buf, sizeof(buf)) ||
         sscanf(buf, "%llu %llu", &p, &after) != 2) {
         return SIZE_MAX;
     }

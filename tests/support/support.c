@@ -90,6 +90,44 @@ void mx_test_free_all(void **blocks, size_t count)
     }
 }
 
+bool mx_test_run_captured(const char *const *argv, const char *const *env, char *out,
+                          size_t cap)
+{
+    int fds[2];
+    if (pipe(fds) != 0) {
+        return false;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        return false;
+    }
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        close(fds[0]);
+        close(fds[1]);
+        for (; *env != NULL; env += 2) {
+            if (env[1] != NULL) {
+                setenv(env[0], env[1], 1);
+            } else {
+                unsetenv(env[0]);
+            }
+        }
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    size_t len = 0;
+    ssize_t n;
+    while (len + 1 < cap && (n = read(fds[0], out + len, cap - 1 - len)) > 0) {
+        len += (size_t)n;
+    }
+    out[len] = '\0';
+    close(fds[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
 int mx_test_run_child(void (*fn)(void *), void *arg, char *out, size_t cap)
 {
     int pipefd[2];

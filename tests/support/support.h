@@ -4,6 +4,7 @@
 #define MX_TEST_SUPPORT_H
 
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -31,6 +32,12 @@ size_t mx_test_rss_above(size_t baseline);
 size_t mx_test_fill_working_set(void **blocks, size_t cap, size_t bytes, size_t lo, size_t hi,
                                 uint64_t seed);
 void mx_test_free_all(void **blocks, size_t count);
+
+/* Runs argv (argv[0] a path) in a child with the environment changed by `env`, a NULL-ended
+ * list of name, value pairs (a NULL value unsets the name), and copies up to cap-1 bytes of its
+ * standard output into out. True if the child exited with status 0. */
+bool mx_test_run_captured(const char *const *argv, const char *const *env, char *out,
+                          size_t cap);
 
 /* Runs fn(arg) in a forked child with stderr captured. Returns the child's terminating signal
  * (0 if it exited normally) and copies up to cap-1 bytes of its stderr into out. */
