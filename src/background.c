@@ -1,6 +1,5 @@
 /* The background thread (see background.h). It wakes once per purge delay (at least every
- * millisecond, at most every second), runs the purge tick any allocating thread would run
- * (a sweep for idle heaps if remote frees are waiting, purging of what is due), and sleeps
+ * millisecond, at most every second), sweeps for idle heaps, purges what is due, and sleeps
  * again. It never allocates: its own TLS heap stays the empty one.
  *
  * Starting: pthread_create itself allocates (the new thread's TLS), so the thread is started
@@ -34,7 +33,7 @@ static void *background_main(void *arg)
             continue;
         }
         mxi_enter();
-        mxi_purge_if_due(NULL);
+        mxi_purge_background_tick();
         mxi_leave();
     }
     return NULL;

@@ -61,9 +61,10 @@ void mxi_purge_set_next_due(int64_t due_ms)
 static _Atomic(int64_t) sweep_next_ms;
 
 /* A sweep for idle heaps runs at most once per purge delay (and once a millisecond with no
- * delay): it is what decides that an owner is idle, so its interval is the idle time. It runs
- * while remote frees wait for a collector or memory waits to be purged: with neither, no
- * heap's memory can have changed hands or be waiting to go back. */
+ * delay): it is what decides that an owner is idle, so its interval is the idle time. An
+ * allocating thread's tick sweeps only while remote frees wait for a collector or memory waits
+ * to be purged, to keep its slow paths short; the background thread sweeps on schedule, since
+ * the empty pages an idle thread kept for reuse are waiting too, and only a sweep finds them. */
 static bool purge_sweep_is_due(int64_t now)
 {
     int64_t next = mxi_atomic_load_relaxed(&sweep_next_ms);
@@ -77,13 +78,8 @@ static bool purge_sweep_is_due(int64_t now)
 
 /* A purge tick also gives back the calling heap's empty pages that were kept for reuse (the
  * head of each queue), so they do not pin their segments: one walk of the heap per tick. */
-void mxi_purge_if_due(mx_heap_t *heap)
+static void purge_tick(mx_heap_t *heap, int64_t due)
 {
-    int64_t due = mxi_atomic_load_relaxed(&purge_next_due_ms);
-    bool hinted = mxi_atomic_load_relaxed(&mxi_remote_hinted) != 0;
-    if (due == 0 && !hinted) {
-        return;
-    }
     int64_t now = mxi_now_ms();
     if (purge_sweep_is_due(now)) {
         mxi_collect_sweep(/*force=*/false);
@@ -94,6 +90,19 @@ void mxi_purge_if_due(mx_heap_t *heap)
         }
         mxi_segment_purge(now, false);
     }
+}
+
+void mxi_purge_if_due(mx_heap_t *heap)
+{
+    int64_t due = mxi_atomic_load_relaxed(&purge_next_due_ms);
+    if (due != 0 || mxi_atomic_load_relaxed(&mxi_remote_hinted) != 0) {
+        purge_tick(heap, due);
+    }
+}
+
+void mxi_purge_background_tick(void)
+{
+    purge_tick(NULL, mxi_atomic_load_relaxed(&purge_next_due_ms));
 }
 
 /* A forced sweep first: pages that other threads freed into, in the pool of exited threads'

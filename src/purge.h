@@ -24,6 +24,10 @@ typedef struct mx_purge_counters {
 
 extern mx_purge_counters_t mxi_purge_counters;
 
+/* The background thread's tick: a purge tick whose sweep for idle heaps runs on schedule even
+ * when nothing else is due. */
+void mxi_purge_background_tick(void);
+
 /* At process initialization, after the options: reads the cgroup memory limit once. */
 void mxi_purge_init(void);
 
