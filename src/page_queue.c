@@ -120,10 +120,3 @@ void mxi_page_queue_unpark(mx_heap_t *heap, mx_page_t *page, bool at_front)
         mxi_page_queue_push_back(heap, page);
     }
 }
-
-void mxi_page_queue_refresh_direct(mx_heap_t *heap)
-{
-    for (unsigned c = 1; c < MX_CLASS_COUNT; c++) {
-        queue_set_direct(heap, c);
-    }
-}

@@ -23,7 +23,4 @@ void mxi_page_queue_unpark(mx_heap_t *heap, mx_page_t *page, bool at_front);
 void mxi_page_queue_unlink_parked(mx_heap_t *heap, mx_page_t *page);
 void mxi_page_queue_link_parked(mx_heap_t *heap, mx_page_t *page);
 
-/* Points every direct-table entry at its class's first page (or the empty page). */
-void mxi_page_queue_refresh_direct(mx_heap_t *heap);
-
 #endif
