@@ -195,6 +195,21 @@ static mx_page_t *heap_queue_find(mx_heap_t *heap, mx_page_queue_t *q)
     return NULL;
 }
 
+/* The empty page kept at the head of each queue (see mxi_heap_page_emptied) serves a loop
+ * that allocates and frees in one class; a program that has moved on to other sizes would keep
+ * one such page per class it ever used, up to a megabyte each for the largest classes. So
+ * before a new page is claimed, the kept ones go back to their segments, where the claim
+ * itself can reuse their memory, still resident, for the class that needs it now. */
+static void heap_release_empty_heads(mx_heap_t *heap)
+{
+    for (unsigned c = 1; c < MX_CLASS_COUNT; c++) {
+        mx_page_t *page = heap->queues[c].first;
+        if (page != NULL && heap_page_can_release(page)) {
+            heap_release_page(heap, page);
+        }
+    }
+}
+
 /* The slow path of malloc for one size class: the page at the front of the queue ran out of
  * free blocks. Try the rest of the queue, then the pool of exited threads' pages, and finally
  * a new page from the segments. Purging that is due happens here too, off the fast path. */
@@ -215,6 +230,7 @@ mx_page_t *mxi_heap_page_for_class(mx_heap_t *heap, unsigned class_index)
         }
         heap_take_woken(heap);
     }
+    heap_release_empty_heads(heap);
     uint32_t slices = mxi_size_class_page_slices(class_index);
     mx_page_t *page = mxi_segment_claim(slices);
     if (page == NULL && mxi_purge_all()) {
