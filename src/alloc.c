@@ -61,6 +61,15 @@ void *mxi_alloc_large(size_t size, size_t alignment)
 
 void *mxi_alloc_slow(mx_heap_t *heap, size_t size)
 {
+    /* Medium sizes come here on every call, as the direct table stops at MX_SMALL_MAX: serve
+     * them first, from the head of their queue, before the checks for rarer cases. A thread
+     * without a heap, or held by a collector, has empty queues and falls through to them. */
+    if (MX_LIKELY(size - (MX_SMALL_MAX + 1) < MX_MEDIUM_MAX - MX_SMALL_MAX)) {
+        mx_page_t *page = heap->queues[mxi_size_class_of(size)].first;
+        if (MX_LIKELY(page != NULL && page->free != NULL)) {
+            return mxi_page_pop(page);
+        }
+    }
     if (MX_UNLIKELY(heap == &mxi_heap_held)) {
         heap = mxi_heap_current();
     }
