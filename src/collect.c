@@ -25,6 +25,7 @@
  * takes (its own lock, the segment lock). */
 #include "collect.h"
 
+#include <errno.h>
 #include <linux/membarrier.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -42,21 +43,35 @@ mx_lock_t mxi_collect_lock = MX_LOCK_INIT;
 enum { BARRIER_UNKNOWN, BARRIER_EXPEDITED, BARRIER_GLOBAL, BARRIER_NONE };
 static int collect_barrier_kind = BARRIER_UNKNOWN;
 
-/* The expedited barrier needs a one-time registration, which may wait for an RCU grace period
- * in a threaded process; it is done at the first sweep that needs it, never at start-up. The
- * global command needs none but is slower; without either, live heaps are not collected. */
+/* The expedited barrier needs a one-time registration, which is quick in a process with one
+ * thread but waits for an RCU grace period (13 ms here) in a threaded one: a malloc that did
+ * it at its first sweep was the slowest call of bench/latency by a factor of a hundred. So it
+ * is done at load time and in a fork child, both single-threaded as a rule. The global command
+ * needs none but is slower; without either, live heaps are not collected. */
+static void collect_barrier_setup(void)
+{
+    long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+    if (cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
+        syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0) {
+        collect_barrier_kind = BARRIER_EXPEDITED;
+    } else if (cmds > 0 && (cmds & MEMBARRIER_CMD_GLOBAL)) {
+        collect_barrier_kind = BARRIER_GLOBAL;
+    } else {
+        collect_barrier_kind = BARRIER_NONE;
+    }
+}
+
+void mxi_collect_init(void)
+{
+    int saved = errno;
+    collect_barrier_setup();
+    errno = saved;
+}
+
 static bool collect_barrier(void)
 {
     if (collect_barrier_kind == BARRIER_UNKNOWN) {
-        long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
-        if (cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
-            syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0) {
-            collect_barrier_kind = BARRIER_EXPEDITED;
-        } else if (cmds > 0 && (cmds & MEMBARRIER_CMD_GLOBAL)) {
-            collect_barrier_kind = BARRIER_GLOBAL;
-        } else {
-            collect_barrier_kind = BARRIER_NONE;
-        }
+        collect_barrier_setup();
     }
     switch (collect_barrier_kind) {
     case BARRIER_EXPEDITED:
@@ -169,8 +184,8 @@ static bool collect_live_heaps(bool force)
 void mxi_collect_after_fork(void)
 {
     /* membarrier registration belongs to the process's address space, which a child does not
-     * share: the child registers again at its first sweep that needs the barrier. */
-    collect_barrier_kind = BARRIER_UNKNOWN;
+     * share: the child registers again, while it still has only the forking thread. */
+    mxi_collect_init();
 }
 
 void mxi_collect_sweep(bool force)

@@ -19,6 +19,9 @@
  * that finds one running returns at once, a forced one waits for it. Call with no lock held. */
 void mxi_collect_sweep(bool force);
 
+/* Chooses the barrier a sweep uses and registers for it; called once at load time. */
+void mxi_collect_init(void);
+
 /* Fork child handler. */
 void mxi_collect_after_fork(void);
 

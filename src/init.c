@@ -146,10 +146,12 @@ void mxi_thread_register(mx_heap_t *heap)
 }
 
 /* At load time, not in the first malloc: the background thread, if asked for, is created
- * here, where creating a thread cannot run into a lock the program holds around a malloc. */
+ * here, where creating a thread cannot run into a lock the program holds around a malloc, and
+ * the collector registers for membarrier while the process has one thread (collect.c). */
 __attribute__((constructor)) static void process_start(void)
 {
     if (mxi_process_init()) {
+        mxi_collect_init();
         mxi_background_start();
     }
 }
