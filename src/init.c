@@ -63,12 +63,14 @@ static void fork_prepare(void)
         mxi_lock(&fork_heap->lock);
     }
     mxi_lock(&mxi_heap_registry_lock);
+    mxi_lock(&mxi_segment_purge_lock);
     mxi_lock(&mxi_segment_lock);
 }
 
 static void fork_parent(void)
 {
     mxi_unlock(&mxi_segment_lock);
+    mxi_unlock(&mxi_segment_purge_lock);
     mxi_unlock(&mxi_heap_registry_lock);
     if (fork_heap != &mxi_heap_empty) {
         mxi_unlock(&fork_heap->lock);
@@ -80,6 +82,7 @@ static void fork_parent(void)
 static void fork_child(void)
 {
     mxi_lock_reset(&mxi_segment_lock);
+    mxi_lock_reset(&mxi_segment_purge_lock);
     mxi_lock_reset(&mxi_heap_registry_lock);
     for (mx_heap_t *heap = mxi_heap_registry_first(); heap != NULL; heap = heap->next_all) {
         mxi_lock_reset(&heap->lock);

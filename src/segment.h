@@ -18,6 +18,9 @@ extern mx_page_t mxi_page_none;
 
 /* Guards the segment list, the slice maps of every segment and the segment map. */
 extern mx_lock_t mxi_segment_lock;
+/* Held by the purge tick that is running, across its madvise calls; taken before the segment
+ * lock. */
+extern mx_lock_t mxi_segment_purge_lock;
 
 /* A random value fixed at initialization; mixed into page keys and segment cookies. */
 extern uintptr_t mxi_secret;
