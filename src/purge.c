@@ -36,14 +36,10 @@ size_t mxi_purge_retain_limit(void)
 }
 mx_purge_counters_t mxi_purge_counters;
 
-/* The coarse clock (one kernel tick, 1-4 ms) costs a quarter of the precise one, and a busy
- * thread with medium blocks reads it at most slow paths: 8% of larson's time with the precise
- * clock. Purge delays are in milliseconds, and free memory goes back within a tick of its
- * delay. */
 int64_t mxi_now_ms(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
