@@ -13,6 +13,7 @@
 #include "abandon.h"
 #include "debug.h"
 #include "init.h"
+#include "options.h"
 #include "os.h"
 #include "page.h"
 #include "page_queue.h"
@@ -278,6 +279,23 @@ void mxi_heap_page_emptied_leave(mx_heap_t *heap, mx_page_t *page)
 {
     mxi_heap_page_emptied(heap, page);
     mxi_leave();
+}
+
+/* A walk of every page costs a cache miss or two per page and an atomic per page with remote
+ * frees: at every tick, it took 6% of larson's time with 8 threads and pages of eight 8 KiB
+ * blocks. Pages that remote frees emptied are rare and their memory can wait this many purge
+ * delays; the heads, which the owner's own frees empty, go back at every tick. */
+#define HEAP_WALK_EVERY_DELAYS 8
+
+void mxi_heap_purge_tick(mx_heap_t *heap, int64_t now_ms)
+{
+    int64_t delay = mxi_options.purge_delay_ms > 0 ? mxi_options.purge_delay_ms : 1;
+    if (now_ms - heap->walked_at_ms >= HEAP_WALK_EVERY_DELAYS * delay) {
+        heap->walked_at_ms = now_ms;
+        mxi_heap_release_empty_pages(heap);
+    } else {
+        heap_release_empty_heads(heap);
+    }
 }
 
 size_t mxi_heap_release_empty_pages(mx_heap_t *heap)

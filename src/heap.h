@@ -91,6 +91,10 @@ MX_NOINLINE void mxi_heap_page_emptied_leave(mx_heap_t *heap, mx_page_t *page);
  * back to its segment; returns how many went back. */
 size_t mxi_heap_release_empty_pages(mx_heap_t *heap);
 
+/* The owner's part of a purge tick: the empty pages kept at the queue heads go back, and now
+ * and then every page is walked for pages that other threads' frees emptied. */
+void mxi_heap_purge_tick(mx_heap_t *heap, int64_t now_ms);
+
 /* Makes (or adopts) the calling thread's heap; NULL if the OS refuses memory. */
 mx_heap_t *mxi_heap_init_thread(void);
 

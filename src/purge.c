@@ -77,7 +77,7 @@ static bool purge_sweep_is_due(int64_t now)
 }
 
 /* A purge tick also gives back the calling heap's empty pages that were kept for reuse (the
- * head of each queue), so they do not pin their segments: one walk of the heap per tick. */
+ * head of each queue), so they do not pin their segments (mxi_heap_purge_tick). */
 static void purge_tick(mx_heap_t *heap, int64_t due)
 {
     int64_t now = mxi_now_ms();
@@ -86,7 +86,7 @@ static void purge_tick(mx_heap_t *heap, int64_t due)
     }
     if (due != 0 && now >= due) {
         if (heap != NULL) {
-            mxi_heap_release_empty_pages(heap);
+            mxi_heap_purge_tick(heap, now);
         }
         mxi_segment_purge(now, false);
     }
