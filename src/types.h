@@ -145,6 +145,7 @@ typedef struct mx_heap {
     struct mx_thread *thread; /* its state is read and probed with __atomic builtins */
     bool idle_collected;      /* under the collect lock: collected since its thread went idle */
     int64_t walked_at_ms;     /* owner: when a purge tick last walked all of its pages */
+    unsigned switches_since_tick; /* owner: page switches since it last looked at the clock */
     /* Any thread: set by a remote free into one of the heap's pages, cleared by a collector.
      * On a line of its own, away from the owner's direct table. */
     MX_ALIGNED(64) _Atomic(uint8_t) remote_hint;
