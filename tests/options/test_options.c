@@ -68,20 +68,8 @@ static int child_main(const char *mode)
 
 static long read_all(int fd, char *buf, size_t cap)
 {
-    size_t len = 0;
     lseek(fd, 0, SEEK_SET);
-    for (;;) {
-        ssize_t n = read(fd, buf + len, cap - 1 - len);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            break;
-        }
-        len += (size_t)n;
-    }
-    buf[len] = '\0';
-    return (long)len;
+    return (long)mx_test_read_fd(fd, buf, cap);
 }
 
 /* Runs this program in `mode` with exactly the variables in env (NULL-terminated) and fills

@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "support.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -116,16 +117,28 @@ bool mx_test_run_captured(const char *const *argv, const char *const *env, char 
         _exit(127);
     }
     close(fds[1]);
-    size_t len = 0;
-    ssize_t n;
-    while (len + 1 < cap && (n = read(fds[0], out + len, cap - 1 - len)) > 0) {
-        len += (size_t)n;
-    }
-    out[len] = '\0';
+    mx_test_read_fd(fds[0], out, cap);
     close(fds[0]);
     int status;
     waitpid(pid, &status, 0);
     return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+size_t mx_test_read_fd(int fd, char *buf, size_t cap)
+{
+    size_t len = 0;
+    while (len + 1 < cap) {
+        ssize_t n = read(fd, buf + len, cap - 1 - len);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            break;
+        }
+        len += (size_t)n;
+    }
+    buf[len] = '\0';
+    return len;
 }
 
 int mx_test_run_child(void (*fn)(void *), void *arg, char *out, size_t cap)
@@ -149,18 +162,7 @@ int mx_test_run_child(void (*fn)(void *), void *arg, char *out, size_t cap)
         _exit(0);
     }
     close(pipefd[1]);
-    size_t len = 0;
-    for (;;) {
-        ssize_t n = read(pipefd[0], out + len, cap - 1 - len);
-        if (n <= 0) {
-            break;
-        }
-        len += (size_t)n;
-        if (len == cap - 1) {
-            break;
-        }
-    }
-    out[len] = '\0';
+    mx_test_read_fd(pipefd[0], out, cap);
     close(pipefd[0]);
     int status = 0;
     waitpid(pid, &status, 0);

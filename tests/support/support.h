@@ -33,6 +33,10 @@ size_t mx_test_fill_working_set(void **blocks, size_t cap, size_t bytes, size_t 
                                 uint64_t seed);
 void mx_test_free_all(void **blocks, size_t count);
 
+/* Reads fd until end of file or until cap-1 bytes are in buf, retrying reads that a signal
+ * interrupted; NUL-terminates buf and returns the length. Never calls malloc. */
+size_t mx_test_read_fd(int fd, char *buf, size_t cap);
+
 /* Runs argv (argv[0] a path) in a child with the environment changed by `env`, a NULL-ended
  * list of name, value pairs (a NULL value unsets the name), and copies up to cap-1 bytes of its
  * standard output into out. True if the child exited with status 0. */
