@@ -54,6 +54,10 @@
 /* A fresh page is carved into blocks this many bytes at a time, so untouched memory is never
  * faulted in. */
 #define MX_EXTEND_SIZE ((size_t)4 << 10)
+/* The same for a page whose carving faults its memory in first (page.c). */
+#define MX_EXTEND_POPULATE_SIZE ((size_t)32 << 10)
+static_assert(MX_EXTEND_POPULATE_SIZE / MX_SMALL_MAX <= MX_EXTEND_SIZE / MX_MIN_BLOCK,
+              "a populating carve of blocks above MX_SMALL_MAX fits the shuffle's order table");
 
 /* Milliseconds a free slice stays committed before it is purged (returned with madvise). */
 #define MX_PURGE_DELAY_MS 10

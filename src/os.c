@@ -122,6 +122,23 @@ void mxi_os_purge(void *addr, size_t size)
     errno = saved;
 }
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+void mxi_os_populate(void *addr, size_t size)
+{
+    static atomic_bool is_unsupported;
+    if (atomic_load_explicit(&is_unsupported, memory_order_relaxed)) {
+        return;
+    }
+    int saved = errno;
+    if (madvise(addr, size, MADV_POPULATE_WRITE) != 0 && errno == EINVAL) {
+        atomic_store_explicit(&is_unsupported, true, memory_order_relaxed);
+    }
+    errno = saved;
+}
+
 bool mxi_os_resize_in_place(void *addr, size_t old_size, size_t new_size)
 {
     int saved = errno;

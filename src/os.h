@@ -15,6 +15,10 @@ void *mxi_os_map_aligned(size_t size, size_t alignment);
 bool mxi_os_unmap(void *addr, size_t size);
 /* Gives the physical memory behind [addr, addr+size) back; the range reads as zero after. */
 void mxi_os_purge(void *addr, size_t size);
+/* Faults [addr, addr+size) in with one system call instead of a page fault per OS page.
+ * Only a hint: where the kernel cannot (before Linux 5.14, or out of memory), the range is left
+ * as it is and faults in when touched. */
+void mxi_os_populate(void *addr, size_t size);
 /* Grows or shrinks a mapping in place; false if the neighbouring range is taken. */
 bool mxi_os_resize_in_place(void *addr, size_t old_size, size_t new_size);
 /* Moves a mapping's pages to `to` (a range we reserved) without copying them. */

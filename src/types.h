@@ -77,6 +77,7 @@ typedef struct MX_ALIGNED(64) mx_page {
     bool is_parked;         /* owner: on the heap's parked list rather than its queue */
     bool is_wake_pending;   /* owner: a remote free cleared PARKED; the page is coming back
                                through the heap's wake list */
+    bool is_populating;     /* owner: carving faults memory in by the chunk (page.c) */
     uint16_t slice_index;   /* under the segment lock: first slice of the run */
     uint32_t slice_count;   /* under the segment lock: slices in the run */
     struct mx_page *next;   /* owner: queue or parked list */
@@ -146,12 +147,14 @@ typedef struct mx_heap {
     bool idle_collected;      /* under the collect lock: collected since its thread went idle */
     int64_t walked_at_ms;     /* owner: when a purge tick last walked all of its pages */
     unsigned switches_since_tick; /* owner: page switches since it last looked at the clock */
+    uint64_t claimed_classes[2];  /* owner: bit per size class it has claimed a page for */
     /* Any thread: set by a remote free into one of the heap's pages, cleared by a collector.
      * On a line of its own, away from the owner's direct table. */
     MX_ALIGNED(64) _Atomic(uint8_t) remote_hint;
 } mx_heap_t;
 
 static_assert(MX_CLASS_COUNT == 89, "class table layout");
+static_assert(MX_CLASS_COUNT <= 128, "claimed_classes has a bit per class");
 static_assert(MX_SLICE_SIZE / MX_MIN_BLOCK < (1u << (64 - MX_THREAD_FREE_COUNT_SHIFT)),
               "a page's block count fits the thread_free count bits");
 static_assert(sizeof(mx_block_t) <= MX_MIN_BLOCK, "a free block fits the smallest class");
