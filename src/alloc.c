@@ -99,6 +99,9 @@ void *mxi_alloc_slow(mx_heap_t *heap, size_t size)
             errno = ENOMEM;
             return NULL;
         }
+        if (page->free == NULL) {
+            return mxi_page_take_fresh(page);
+        }
     }
     return mxi_page_pop(page);
 }

@@ -10,11 +10,17 @@
 #include "segment.h"
 #include "size_class.h"
 
+static _Atomic uint64_t page_key_serial;
+
 /* Mixed, so that one page's key does not reveal the secret; odd, so it is never 0 (the word
- * an allocated block's key slot is cleared to). */
+ * an allocated block's key slot is cleared to). The serial makes every claim's key new (the
+ * multiplication is a bijection), so the key words an earlier page left in the same memory
+ * never match it: lazy pages rely on that. */
 uintptr_t mxi_page_make_key(const mx_page_t *page)
 {
-    return (((uintptr_t)page ^ mxi_secret) * 0x9e3779b97f4a7c15ull) | 1;
+    uint64_t serial = atomic_fetch_add_explicit(&page_key_serial, 1, memory_order_relaxed);
+    uintptr_t mixed = (uintptr_t)page ^ mxi_secret ^ (uintptr_t)(serial * 0xc2b2ae3d27d4eb4full);
+    return (mixed * 0x9e3779b97f4a7c15ull) | 1;
 }
 
 void mxi_page_corrupt(const mx_page_t *page, const void *block)
@@ -36,6 +42,7 @@ void mxi_page_init_small(mx_page_t *page, mx_heap_t *heap, unsigned class_index)
     page->key = mxi_page_make_key(page);
     page->is_parked = false;
     page->is_populating = false;
+    page->is_lazy = !MX_SECURE && block_size > MX_EXTEND_SIZE;
     page->is_wake_pending = false;
     page->next = NULL;
     page->prev = NULL;
@@ -191,8 +198,26 @@ bool mxi_page_refill(mx_page_t *page)
         return true;
     }
     if (mxi_atomic_load_relaxed(&page->capacity) < page->reserved) {
-        page_extend(page);
+        if (!page->is_lazy) {
+            page_extend(page);
+        }
         return true;
     }
     return false;
+}
+
+/* Blocks larger than an OS page are handed out one at a time without being carved: carving
+ * writes a link into each block, and where the memory had never been touched (fresh, purged,
+ * or the untouched part of an earlier large block) that was a page fault inside malloc, a
+ * microsecond or more (most of bench/latency's mallocs slower than 1 us). The program touches
+ * the block anyway; the fault now happens there. Whatever the block's key slot holds (zero,
+ * or a word an earlier page left) is not this page's key (see mxi_page_make_key), so the
+ * block counts as allocated. MALLOCX_SECURE builds carve in shuffled order instead. */
+mx_block_t *mxi_page_take_fresh(mx_page_t *page)
+{
+    uint32_t capacity = mxi_atomic_load_relaxed(&page->capacity);
+    MX_ASSERT_INTERNAL(page->is_lazy && page->free == NULL && capacity < page->reserved);
+    mxi_atomic_store_relaxed(&page->capacity, capacity + 1);
+    page->used++;
+    return (mx_block_t *)(page->start + (size_t)capacity * page->block_size);
 }

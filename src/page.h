@@ -66,8 +66,12 @@ MX_INLINE void mxi_page_push_local(mx_page_t *page, mx_block_t *block)
 void mxi_page_init_small(mx_page_t *page, struct mx_heap *heap, unsigned class_index);
 
 /* Refills page->free from local_free and thread_free; then, if it is still empty, carves
- * fresh blocks from the untouched tail. Returns true if page->free is now non-empty. */
+ * fresh blocks from the untouched tail. Returns true if the page can serve a malloc: page->free
+ * is non-empty, or (a lazy page) mxi_page_take_fresh has a block to hand out. */
 bool mxi_page_refill(mx_page_t *page);
+
+/* A lazy page whose free list is empty: hands out its next fresh block without touching it. */
+mx_block_t *mxi_page_take_fresh(mx_page_t *page);
 
 /* The page invariants of types.h, for MX_ASSERT_EXPENSIVE. */
 bool mxi_page_check(const mx_page_t *page);

@@ -731,6 +731,30 @@ static void test_success_keeps_errno(void **state)
     }
 }
 
+/* Blocks larger than an OS page are handed out without being written into, so they keep
+ * whatever an earlier page on the same memory left there, the key words of its free blocks
+ * included. A first free of such a block must not be taken for a double free. The blocks are
+ * never written, so the old words stay in place; each round's empty pages go back to their
+ * segment and the next round claims the same memory for the same classes. */
+static void test_first_free_on_reused_medium_memory(void **state)
+{
+    (void)state;
+    enum { ROUNDS = 4, COUNT = 96 };
+    static const size_t sizes[] = {4200, 6000, 9000, 20000};
+    void *blocks[COUNT];
+    for (int round = 0; round < ROUNDS; round++) {
+        for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+            for (int i = 0; i < COUNT; i++) {
+                blocks[i] = malloc(sizes[s]);
+                assert_non_null(blocks[i]);
+            }
+            for (int i = COUNT - 1; i >= 0; i--) {
+                free(blocks[i]);
+            }
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -753,6 +777,7 @@ int main(void)
         cmocka_unit_test(test_free_keeps_errno),
         cmocka_unit_test(test_remote_free_keeps_errno),
         cmocka_unit_test(test_success_keeps_errno),
+        cmocka_unit_test(test_first_free_on_reused_medium_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
