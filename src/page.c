@@ -42,7 +42,6 @@ void mxi_page_init_small(mx_page_t *page, mx_heap_t *heap, unsigned class_index)
     page->key = mxi_page_make_key(page);
     page->is_parked = false;
     page->is_populating = false;
-    page->is_lazy = !MX_SECURE && block_size > MX_EXTEND_SIZE;
     page->is_wake_pending = false;
     page->next = NULL;
     page->prev = NULL;
@@ -129,6 +128,13 @@ static void page_extend(mx_page_t *page)
     mxi_atomic_store_relaxed(&page->capacity, capacity + (uint32_t)count);
 }
 
+/* Pages of blocks over an OS page hand fresh blocks out one at a time (mxi_page_take_fresh);
+ * MALLOCX_SECURE builds carve them, in shuffled order. */
+static bool page_is_lazy(const mx_page_t *page)
+{
+    return !MX_SECURE && page->block_size > MX_EXTEND_SIZE;
+}
+
 /* Remote frees join whichever owner list is empty, so no list is walked; only when both are
  * in use (rare: collection is called when `free` ran out, or to find empty pages) is the shorter
  * of the two walked, bounded by capacity. */
@@ -199,7 +205,7 @@ bool mxi_page_refill(mx_page_t *page)
         return true;
     }
     if (mxi_atomic_load_relaxed(&page->capacity) < page->reserved) {
-        if (!page->is_lazy) {
+        if (!page_is_lazy(page)) {
             page_extend(page);
         }
         return true;
@@ -217,7 +223,7 @@ bool mxi_page_refill(mx_page_t *page)
 mx_block_t *mxi_page_take_fresh(mx_page_t *page)
 {
     uint32_t capacity = mxi_atomic_load_relaxed(&page->capacity);
-    MX_ASSERT_INTERNAL(page->is_lazy && page->free == NULL && capacity < page->reserved);
+    MX_ASSERT_INTERNAL(page_is_lazy(page) && page->free == NULL && capacity < page->reserved);
     mxi_atomic_store_relaxed(&page->capacity, capacity + 1);
     page->used++;
     return (mx_block_t *)(page->start + (size_t)capacity * page->block_size);

@@ -78,7 +78,6 @@ typedef struct MX_ALIGNED(64) mx_page {
     bool is_wake_pending;   /* owner: a remote free cleared PARKED; the page is coming back
                                through the heap's wake list */
     bool is_populating;     /* owner: carving faults memory in by the chunk (page.c) */
-    bool is_lazy;           /* owner: fresh blocks are handed out without carving (page.c) */
     uint16_t slice_index;   /* under the segment lock: first slice of the run */
     uint32_t slice_count;   /* under the segment lock: slices in the run */
     struct mx_page *next;   /* owner: queue or parked list */
