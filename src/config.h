@@ -29,8 +29,7 @@
 #define MX_SLICE_SIZE ((size_t)1 << MX_SLICE_SHIFT)
 #define MX_SLICE_COUNT (MX_SEGMENT_SIZE / MX_SLICE_SIZE)
 
-/* Every block is 16-byte aligned, as glibc's are on x86_64, and has room for the two words a
- * free block keeps (next pointer and double-free key). */
+/* Every block is 16-byte aligned, as glibc's are on x86_64. */
 #define MX_ALIGNMENT 16
 #define MX_MIN_BLOCK 16
 

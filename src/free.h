@@ -1,7 +1,8 @@
 /* free's fast path, inline: ask the segment map whether the address is ours, mask to the
- * segment, one load to the page, compare the owner, check the block is not already free, push
- * onto the free list. Everything else (remote frees, flagged pages, large and huge blocks, bad
- * pointers, a page becoming empty) is the noinline slow path. */
+ * segment, one load to the page, compare the owner, pass over a block that may already be
+ * free, push onto the free list. Everything else (remote frees, flagged pages, large and huge
+ * blocks, bad pointers, blocks that may be free, a page becoming empty) is the noinline slow
+ * path. */
 #ifndef MX_FREE_H
 #define MX_FREE_H
 
@@ -26,7 +27,7 @@ MX_INLINE void mxi_free_fast(void *p, bool leaves)
         mx_heap_t *heap = mxi_heap_tls();
         mx_block_t *block = p;
         if (MX_LIKELY(mxi_atomic_load_relaxed(&page->owner) == (uintptr_t)heap &&
-                      block->key != page->key)) {
+                      !mxi_block_maybe_free(page, block))) {
             mxi_page_push_local(page, block);
             /* The head of its queue is kept even when empty (heap.c): a loop allocating and
              * freeing one block empties it at every free, so that case is settled here. */

@@ -12,15 +12,15 @@
 
 static _Atomic uint64_t page_key_serial;
 
-/* Mixed, so that one page's key does not reveal the secret; odd, so it is never 0 (the word
- * an allocated block's key slot is cleared to). The serial makes every claim's key new (the
- * multiplication is a bijection), so the key words an earlier page left in the same memory
- * never match it: lazy pages rely on that. */
+/* Mixed, so that one page's key does not reveal the secret. Bit 63 is set, so the 0 malloc
+ * leaves in a block decodes to an address no segment has and the block never looks free. The
+ * serial makes every claim's key new (the multiplication is a bijection), so the links an
+ * earlier page left in the same memory decode to noise under it: lazy pages rely on that. */
 uintptr_t mxi_page_make_key(const mx_page_t *page)
 {
     uint64_t serial = atomic_fetch_add_explicit(&page_key_serial, 1, memory_order_relaxed);
     uintptr_t mixed = (uintptr_t)page ^ mxi_secret ^ (uintptr_t)(serial * 0xc2b2ae3d27d4eb4full);
-    return (mixed * 0x9e3779b97f4a7c15ull) | 1;
+    return (mixed * 0x9e3779b97f4a7c15ull) | ((uintptr_t)1 << 63);
 }
 
 void mxi_page_corrupt(const mx_page_t *page, const void *block)
@@ -40,6 +40,7 @@ void mxi_page_init_small(mx_page_t *page, mx_heap_t *heap, unsigned class_index)
     page->reserved = (uint32_t)((page->slice_count * MX_SLICE_SIZE - MX_GUARD_SIZE) / block_size);
     page->class_index = (uint16_t)class_index;
     page->key = mxi_page_make_key(page);
+    page->link_mask = ~(uintptr_t)mxi_segment_of(page) & ~(uintptr_t)(MX_SEGMENT_SIZE - 1);
     page->is_parked = false;
     page->is_populating = false;
     page->is_wake_pending = false;
@@ -72,7 +73,6 @@ static mx_block_t *page_extend_shuffled(mx_page_t *page, uint8_t *first, size_t 
     for (size_t i = 0; i < count; i++) {
         mx_block_t *block = (mx_block_t *)(first + (size_t)order[i] * page->block_size);
         mxi_block_set_next(page, block, next);
-        block->key = page->key;
         next = block;
     }
     return next;
@@ -96,8 +96,8 @@ static void page_populate(const mx_page_t *page, uint8_t *from, size_t size)
 
 /* Carves at most MX_EXTEND_SIZE bytes (MX_EXTEND_POPULATE_SIZE on a populating page; at least
  * one block) from the untouched tail, so a page's memory is faulted in only as it is used.
- * Free blocks carry the page key from the start, so a free() of a carved-but-never-allocated
- * block is caught as a double free. */
+ * Carved blocks are linked from the start, so a free() of a carved-but-never-allocated block
+ * is caught as a double free. */
 static void page_extend(mx_page_t *page)
 {
     size_t chunk = page->is_populating ? MX_EXTEND_POPULATE_SIZE : MX_EXTEND_SIZE;
@@ -120,7 +120,6 @@ static void page_extend(mx_page_t *page)
         for (size_t i = count; i > 0; i--) {
             mx_block_t *block = (mx_block_t *)(first + (i - 1) * page->block_size);
             mxi_block_set_next(page, block, next);
-            block->key = page->key;
             next = block;
         }
     }
@@ -166,13 +165,12 @@ uint32_t mxi_page_collect_remote(mx_page_t *page)
 }
 
 /* Owner only: used + |free| + |local_free| == capacity (remote frees not yet collected are
- * still counted in used), every free block carries the key and lies on the block grid. A link
- * off the grid or a lost key is the program's doing (a write after free), not ours, and is
- * reported as the fast path would report it. */
+ * still counted in used), and every link lies on the block grid. A link off the grid is the
+ * program's doing (a write after free), not ours, and is reported as malloc would report it. */
 static bool page_list_check(const mx_page_t *page, const mx_block_t *list, uint32_t *count)
 {
     for (; list != NULL; list = mxi_block_next(page, list)) {
-        if (!mxi_page_is_block_start(page, list) || list->key != page->key) {
+        if (!mxi_page_is_block_start(page, list)) {
             mxi_page_corrupt(page, list);
         }
         if (++*count > mxi_atomic_load_relaxed(&page->capacity)) {
@@ -217,9 +215,10 @@ bool mxi_page_refill(mx_page_t *page)
  * writes a link into each block, and where the memory had never been touched (fresh, purged,
  * or the untouched part of an earlier large block) that was a page fault inside malloc, a
  * microsecond or more (most of bench/latency's mallocs slower than 1 us). The program touches
- * the block anyway; the fault now happens there. Whatever the block's key slot holds (zero,
- * or a word an earlier page left) is not this page's key (see mxi_page_make_key), so the
- * block counts as allocated. MALLOCX_SECURE builds carve in shuffled order instead. */
+ * the block anyway; the fault now happens there. Whatever the block's first word holds (zero,
+ * or a link an earlier page left) does not decode to a link under this page's key (see
+ * mxi_page_make_key), so the block counts as allocated. MALLOCX_SECURE builds carve in
+ * shuffled order instead. */
 mx_block_t *mxi_page_take_fresh(mx_page_t *page)
 {
     uint32_t capacity = mxi_atomic_load_relaxed(&page->capacity);

@@ -34,8 +34,8 @@ uintptr_t mxi_page_make_key(const mx_page_t *page);
 /* Reports a corrupted link and aborts. */
 MX_NORETURN MX_COLD void mxi_page_corrupt(const mx_page_t *page, const void *block);
 
-/* page->free must be non-empty. Clearing the key marks the block allocated, so only a block
- * that was really freed carries it. */
+/* page->free must be non-empty. Clearing the link marks the block allocated: 0 decodes to
+ * the key itself, which no link is (mxi_page_make_key). */
 MX_INLINE mx_block_t *mxi_page_pop(mx_page_t *page)
 {
     mx_block_t *block = page->free;
@@ -44,8 +44,17 @@ MX_INLINE mx_block_t *mxi_page_pop(mx_page_t *page)
     }
     page->free = mxi_block_next(page, block);
     page->used++;
-    block->key = 0;
+    block->next = NULL;
     return block;
+}
+
+/* free's filter for a double free: true if the block's word decodes to NULL or into the
+ * page's segment, as the link of every free block does. One AND with the mask of the high
+ * bits the segment's address lacks covers both. A live block's word passes only by chance
+ * (about 2^-20 for a word decoding to a random value), and then mxi_free_check decides. */
+MX_INLINE bool mxi_block_maybe_free(const mx_page_t *page, const mx_block_t *block)
+{
+    return (((uintptr_t)block->next ^ page->key) & page->link_mask) == 0;
 }
 
 /* The owner's free: no atomics. The caller checks `used` afterwards. The block goes straight
@@ -57,7 +66,6 @@ MX_INLINE void mxi_page_push_local(mx_page_t *page, mx_block_t *block)
 {
     mx_block_t **list = MX_SECURE ? &page->local_free : &page->free;
     mxi_block_set_next(page, block, *list);
-    block->key = page->key;
     *list = block;
     page->used--;
 }

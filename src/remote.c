@@ -55,7 +55,6 @@ static void remote_hint(const mx_page_t *page)
 
 void mxi_remote_free(mx_page_t *page, mx_block_t *block)
 {
-    block->key = page->key;
     uintptr_t old = mxi_atomic_load_relaxed(&page->thread_free);
     uintptr_t word;
     do {

@@ -16,11 +16,13 @@
 #include "config.h"
 #include "lock.h"
 
-/* A free block. `key` is the owning page's key while the block is free and 0 (or user data)
- * while it is allocated: free() finding the key already in place is a double free. */
+/* A free block: one word, the link to the next free block, stored XORed with the page key
+ * (page.h). malloc clears the word. A free block's word decodes to NULL or to a block of its
+ * own page; a live block's word (user data, or the 0 malloc left) decodes to a value no
+ * better than random, as the key is secret: that is how free() recognizes a double free
+ * (mxi_block_maybe_free, mxi_free_check). */
 typedef struct mx_block {
     struct mx_block *next;
-    uintptr_t key;
 } mx_block_t;
 
 typedef enum mx_page_kind {
@@ -57,7 +59,8 @@ struct mx_heap;
  * threads doing malloc/free pairs ran at half speed with 104-byte descriptors).
  * Invariant while in use, for small pages:
  *   used == capacity - |free| - |local_free| - |thread_free|
- * and every block on free, local_free or thread_free has key == page->key. */
+ * and every block on free, local_free or thread_free links (decoded) to NULL or to a block
+ * of the page. */
 typedef struct MX_ALIGNED(64) mx_page {
     mx_block_t *free;       /* owner: malloc pops from here; the owner's frees push here */
     uint32_t used;          /* owner: blocks handed out, minus the frees collected */
@@ -65,7 +68,9 @@ typedef struct MX_ALIGNED(64) mx_page {
                                    pointer against it): blocks carved out so far */
     mx_block_t *local_free; /* owner: collected remote frees (and, in MALLOCX_SECURE builds,
                                the owner's frees), swapped into free when it runs empty */
-    uintptr_t key;          /* immutable: written into the second word of free blocks */
+    uintptr_t key;          /* immutable: free-list links are stored XORed with it */
+    uintptr_t link_mask;    /* immutable: the high bits no link into this page's segment has
+                               set (mxi_block_maybe_free) */
     _Atomic(uintptr_t) owner;       /* owner or adopter writes; any thread reads: heap | flags */
     _Atomic(uintptr_t) thread_free; /* any thread: remote frees, LIFO | MX_THREAD_FREE_PARKED */
     uint8_t *start;      /* immutable: first block (large/huge: the block handed out) */

@@ -755,6 +755,41 @@ static void test_first_free_on_reused_medium_memory(void **state)
     }
 }
 
+/* A live block's first word can hold exactly what a free block's link holds: here a copy of
+ * the word a freed neighbour holds (read from freed memory, which only a test should do). free
+ * by the owner must still take it for the live block it is, and the page must stay sound. */
+static void test_live_block_holding_a_free_link(void **state)
+{
+    (void)state;
+    enum { COUNT = 64 };
+    static const size_t sizes[] = {16, 32, 1000, 5000};
+    void *live[COUNT];
+    void *freed[COUNT];
+    for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+        for (int i = 0; i < COUNT; i++) {
+            live[i] = malloc(sizes[s]);
+            freed[i] = malloc(sizes[s]);
+            assert_non_null(live[i]);
+            assert_non_null(freed[i]);
+        }
+        for (int i = 0; i < COUNT; i++) {
+            /* Through a volatile integer: the compiler rightly warns of a freed pointer's use. */
+            volatile uintptr_t address = (uintptr_t)freed[i];
+            free(freed[i]);
+            memcpy(live[i], (const void *)address, sizeof(void *));
+        }
+        for (int i = 0; i < COUNT; i++) {
+            free(live[i]);
+        }
+        for (int i = 0; i < 2 * COUNT; i++) {
+            live[i % COUNT] = malloc(sizes[s]);
+            assert_non_null(live[i % COUNT]);
+            memset(live[i % COUNT], 0x5a, sizes[s]);
+            free(live[i % COUNT]);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -778,6 +813,7 @@ int main(void)
         cmocka_unit_test(test_remote_free_keeps_errno),
         cmocka_unit_test(test_success_keeps_errno),
         cmocka_unit_test(test_first_free_on_reused_medium_memory),
+        cmocka_unit_test(test_live_block_holding_a_free_link),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
