@@ -14,7 +14,8 @@
 void *mxi_alloc_aligned(size_t alignment, size_t size)
 {
     if (alignment <= MX_ALIGNMENT) {
-        return mxi_alloc(size);
+        /* Only the 8-byte class is less aligned than MX_ALIGNMENT. */
+        return mxi_alloc(alignment > MX_MIN_BLOCK && size < alignment ? alignment : size);
     }
     if (size > MX_MAX_REQUEST || alignment > MX_MAX_REQUEST) {
         errno = ENOMEM;

@@ -23,7 +23,7 @@ MX_INLINE void *mxi_alloc_fast(size_t size, bool leaves)
 {
     mx_heap_t *heap = mxi_heap_tls();
     if (MX_LIKELY(size <= MX_SMALL_MAX)) {
-        mx_page_t *page = heap->direct[(size + MX_ALIGNMENT - 1) / MX_ALIGNMENT];
+        mx_page_t *page = heap->direct[(size + MX_MIN_BLOCK - 1) / MX_MIN_BLOCK];
         mx_block_t *block = page->free;
         if (MX_UNLIKELY(block == NULL)) {
             /* The owner's own frees are the usual refill, and taking them is two moves: done

@@ -12,8 +12,9 @@ static void queue_set_direct(mx_heap_t *heap, unsigned class_index)
     if (block > MX_SMALL_MAX) {
         return;
     }
-    size_t lo = class_index == 1 ? 0 : mxi_size_class_block_size(class_index - 1) / MX_ALIGNMENT + 1;
-    size_t hi = block / MX_ALIGNMENT;
+    size_t lo =
+        class_index == 1 ? 0 : mxi_size_class_block_size(class_index - 1) / MX_MIN_BLOCK + 1;
+    size_t hi = block / MX_MIN_BLOCK;
     mx_page_t *first = heap->queues[class_index].first;
     mx_page_t *target = first != NULL ? first : &mxi_page_empty;
     for (size_t i = lo; i <= hi; i++) {

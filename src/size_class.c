@@ -7,10 +7,11 @@ uint32_t mxi_size_class_slices[MX_CLASS_COUNT];
 
 void mxi_size_class_init(void)
 {
-    for (unsigned c = 1; c <= MX_LINEAR_MAX / MX_ALIGNMENT; c++) {
-        mxi_size_class_block[c] = c * MX_ALIGNMENT;
+    mxi_size_class_block[1] = MX_MIN_BLOCK;
+    for (unsigned c = 2; c <= MX_LINEAR_MAX / MX_ALIGNMENT + 1; c++) {
+        mxi_size_class_block[c] = (c - 1) * MX_ALIGNMENT;
     }
-    unsigned c = MX_LINEAR_MAX / MX_ALIGNMENT + 1;
+    unsigned c = MX_LINEAR_MAX / MX_ALIGNMENT + 2;
     for (size_t base = MX_LINEAR_MAX; base < MX_MEDIUM_MAX; base *= 2) {
         for (unsigned step = 1; step <= MX_CLASSES_PER_DOUBLING; step++) {
             mxi_size_class_block[c++] = (uint32_t)(base + step * (base / MX_CLASSES_PER_DOUBLING));

@@ -1,6 +1,6 @@
-/* Size classes: multiples of 16 up to 256 bytes, then eight per doubling up to MX_MEDIUM_MAX,
- * so a block wastes under 12.5% of itself. Class 0 is unused; class 1 (16 bytes) also serves
- * malloc(0). */
+/* Size classes: 8 bytes, multiples of 16 up to 256 bytes, then eight per doubling up to
+ * MX_MEDIUM_MAX, so a block wastes under 12.5% of itself. Class 0 is unused; class 1 (8 bytes)
+ * also serves malloc(0). */
 #ifndef MX_SIZE_CLASS_H
 #define MX_SIZE_CLASS_H
 
@@ -15,12 +15,12 @@
 MX_INLINE unsigned mxi_size_class_of(size_t size)
 {
     if (size <= MX_LINEAR_MAX) {
-        return size <= MX_ALIGNMENT ? 1 : (unsigned)((size + MX_ALIGNMENT - 1) / MX_ALIGNMENT);
+        return size <= MX_MIN_BLOCK ? 1 : (unsigned)((size + MX_ALIGNMENT - 1) / MX_ALIGNMENT) + 1;
     }
     size_t s = size - 1;
     unsigned log2 = 63u - (unsigned)__builtin_clzl(s); /* >= 8 */
     unsigned step = (unsigned)(s >> (log2 - 3)) & (MX_CLASSES_PER_DOUBLING - 1);
-    return MX_LINEAR_MAX / MX_ALIGNMENT + 1 + (log2 - 8) * MX_CLASSES_PER_DOUBLING + step;
+    return MX_LINEAR_MAX / MX_ALIGNMENT + 2 + (log2 - 8) * MX_CLASSES_PER_DOUBLING + step;
 }
 
 extern uint32_t mxi_size_class_block[MX_CLASS_COUNT];

@@ -20,7 +20,7 @@
  * (page.h). malloc clears the word. A free block's word decodes to NULL or to a block of its
  * own page; a live block's word (user data, or the 0 malloc left) decodes to a value no
  * better than random, as the key is secret: that is how free() recognizes a double free
- * (mxi_block_maybe_free, mxi_free_check). */
+ * (mxi_block_maybe_free, mxi_free_check). One word fits the 8-byte class. */
 typedef struct mx_block {
     struct mx_block *next;
 } mx_block_t;
@@ -41,14 +41,14 @@ typedef enum mx_page_kind {
 
 /* mx_page.thread_free packs three things into one word, so a remote free is a single CAS and
  * the owner takes list and count with a single exchange, never walking the list:
- * bits 48-63 the number of blocks on the list (a page holds at most 4096), bits 4-47 the head
- * block (user addresses fit 47 bits; blocks are 16-byte aligned), bit 0 PARKED: the owner
+ * bits 48-63 the number of blocks on the list (a page holds at most 8192), bits 3-47 the head
+ * block (user addresses fit 47 bits; blocks are 8-byte aligned), bit 0 PARKED: the owner
  * parked the page and wants to hear of the first remote free into it. */
 #define MX_THREAD_FREE_PARKED ((uintptr_t)1)
 #define MX_THREAD_FREE_COUNT_SHIFT 48
 #define MX_THREAD_FREE_ONE ((uintptr_t)1 << MX_THREAD_FREE_COUNT_SHIFT)
 #define MX_THREAD_FREE_HEAD(word)                                                               \
-    ((mx_block_t *)((word) & (MX_THREAD_FREE_ONE - 1) & ~(uintptr_t)(MX_ALIGNMENT - 1)))
+    ((mx_block_t *)((word) & (MX_THREAD_FREE_ONE - 1) & ~(uintptr_t)(MX_MIN_BLOCK - 1)))
 #define MX_THREAD_FREE_COUNT(word) ((uint32_t)((word) >> MX_THREAD_FREE_COUNT_SHIFT))
 
 struct mx_heap;
@@ -123,7 +123,7 @@ typedef struct mx_segment {
 
 #define MX_SEGMENT_HEADER_SLICES ((sizeof(mx_segment_t) + MX_SLICE_SIZE - 1) / MX_SLICE_SIZE)
 
-#define MX_CLASS_COUNT (1 + MX_LINEAR_MAX / MX_ALIGNMENT + 9 * MX_CLASSES_PER_DOUBLING)
+#define MX_CLASS_COUNT (2 + MX_LINEAR_MAX / MX_ALIGNMENT + 9 * MX_CLASSES_PER_DOUBLING)
 
 typedef enum mx_heap_state {
     MX_HEAP_LIVE = 1, /* owned by a running thread */
@@ -136,7 +136,7 @@ typedef enum mx_heap_state {
  * a remote free may still be on its way to an old owner's wake list, so a heap object is
  * only ever recycled. */
 typedef struct mx_heap {
-    mx_page_t *direct[MX_DIRECT_COUNT]; /* (size + 15) / 16 -> page to pop from */
+    mx_page_t *direct[MX_DIRECT_COUNT]; /* (size + 7) / 8 -> page to pop from */
     mx_page_queue_t queues[MX_CLASS_COUNT];
     mx_page_t *parked;        /* full pages, off the queues until a free arrives */
     uint8_t state;            /* under the abandon lock: mx_heap_state_t */
@@ -158,7 +158,7 @@ typedef struct mx_heap {
     MX_ALIGNED(64) _Atomic(uint8_t) remote_hint;
 } mx_heap_t;
 
-static_assert(MX_CLASS_COUNT == 89, "class table layout");
+static_assert(MX_CLASS_COUNT == 90, "class table layout");
 static_assert(MX_CLASS_COUNT <= 128, "claimed_classes has a bit per class");
 static_assert(MX_SLICE_SIZE / MX_MIN_BLOCK < (1u << (64 - MX_THREAD_FREE_COUNT_SHIFT)),
               "a page's block count fits the thread_free count bits");

@@ -145,6 +145,25 @@ static void test_double_free_small(void **state)
     free(arg.ptr);
 }
 
+/* 8-byte blocks have room for the link only: the double free is recognized by it. */
+static void test_double_free_tiny(void **state)
+{
+    (void)state;
+    case_arg_t arg = {malloc(8)};
+    assert_non_null(arg.ptr);
+    expect_abort_naming(child_free_twice, &arg, MSG_DOUBLE_FREE, arg.ptr, "");
+    free(arg.ptr);
+}
+
+static void test_double_free_tiny_other_thread(void **state)
+{
+    (void)state;
+    case_arg_t arg = {malloc(8)};
+    assert_non_null(arg.ptr);
+    expect_abort_naming(child_remote_then_local_free, &arg, MSG_DOUBLE_FREE, arg.ptr, "");
+    free(arg.ptr);
+}
+
 static void test_double_free_medium(void **state)
 {
     (void)state;
@@ -548,6 +567,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_positive_control),
         cmocka_unit_test(test_double_free_small),
+        cmocka_unit_test(test_double_free_tiny),
+        cmocka_unit_test(test_double_free_tiny_other_thread),
         cmocka_unit_test(test_double_free_medium),
         cmocka_unit_test(test_double_free_after_reuse),
         cmocka_unit_test(test_double_free_first_on_other_thread),

@@ -755,6 +755,40 @@ static void test_first_free_on_reused_medium_memory(void **state)
     }
 }
 
+/* Requests of up to 8 bytes get 8-byte blocks, 8-byte aligned; every larger request is 16-byte
+ * aligned, as glibc's are, and so is an aligned request for 16 of up to 8 bytes. */
+static void test_tiny_blocks_and_alignment(void **state)
+{
+    (void)state;
+    enum { COUNT = 64 };
+    void *p[COUNT];
+    for (size_t size = 0; size <= 8; size++) {
+        for (int i = 0; i < COUNT; i++) {
+            p[i] = malloc(size);
+            assert_non_null(p[i]);
+            assert_true(is_aligned(p[i], 8));
+            assert_int_equal(malloc_usable_size(p[i]), 8);
+            memset(p[i], (int)i, 8);
+        }
+        for (int i = 0; i < COUNT; i++) {
+            for (int j = 0; j < 8; j++) {
+                assert_int_equal(((unsigned char *)p[i])[j], i);
+            }
+            free(p[i]);
+        }
+        void *a = aligned_alloc(16, size);
+        assert_non_null(a);
+        assert_true(is_aligned(a, 16));
+        free(a);
+    }
+    for (size_t size = 9; size <= 4 * KIB; size++) {
+        void *q = malloc(size);
+        assert_non_null(q);
+        assert_true(is_aligned(q, 16));
+        free(q);
+    }
+}
+
 /* A live block's first word can hold exactly what a free block's link holds: here a copy of
  * the word a freed neighbour holds (read from freed memory, which only a test should do). free
  * by the owner must still take it for the live block it is, and the page must stay sound. */
@@ -762,7 +796,7 @@ static void test_live_block_holding_a_free_link(void **state)
 {
     (void)state;
     enum { COUNT = 64 };
-    static const size_t sizes[] = {16, 32, 1000, 5000};
+    static const size_t sizes[] = {8, 32, 1000, 5000};
     void *live[COUNT];
     void *freed[COUNT];
     for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
@@ -813,6 +847,7 @@ int main(void)
         cmocka_unit_test(test_remote_free_keeps_errno),
         cmocka_unit_test(test_success_keeps_errno),
         cmocka_unit_test(test_first_free_on_reused_medium_memory),
+        cmocka_unit_test(test_tiny_blocks_and_alignment),
         cmocka_unit_test(test_live_block_holding_a_free_link),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

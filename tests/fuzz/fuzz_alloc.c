@@ -9,10 +9,10 @@
  *   op byte, slot byte (slot = byte % MAX_LIVE), then the op's operands: sizes (a class byte
  *   then 1-4 bytes, see draw_size), alignments (one byte), element sizes (one byte).
  * What is checked, and where:
- *   - a new block: non-NULL for any request within the bounds below, aligned (16 bytes, or the
- *     requested alignment), mx_usable_size >= requested, mx_owns, no overlap with any other
- *     live block over the requested sizes (size 0 counts as 1 byte: distinct pointers), calloc
- *     zeroed, errno unchanged on success;
+ *   - a new block: non-NULL for any request within the bounds below, aligned (16 bytes, 8 for
+ *     requests of up to 8, or the requested alignment if larger), mx_usable_size >= requested,
+ *     mx_owns, no overlap with any other live block over the requested sizes (size 0 counts as
+ *     1 byte: distinct pointers), calloc zeroed, errno unchanged on success;
  *   - every block is filled up to its usable size with a pattern derived from its id, checked
  *     before every free and realloc, after mx_trim, and by the CHECK op; realloc's result must
  *     hold the old pattern over min(old size, new size);
@@ -50,6 +50,9 @@
 #define SPARSE_STRIPE 64
 #define MAX_ALIGN_SHIFT 20 /* 1 MiB */
 #define MIN_ALIGNMENT 16
+/* Requests of up to TINY_SIZE bytes get blocks of that size, aligned to it. */
+#define TINY_SIZE 8
+#define TINY_ALIGNMENT 8
 /* errno is set to this before every call; a successful call must leave it. */
 #define ERRNO_SENTINEL 7777
 
@@ -312,8 +315,9 @@ static void accept_block(block_t *b, void *p, size_t size, size_t alignment, con
         fail("%s(%zu) returned NULL (errno %d)", call, size, errno);
     }
     expect_errno_kept(call);
-    if (alignment < MIN_ALIGNMENT) {
-        alignment = MIN_ALIGNMENT;
+    size_t natural = size <= TINY_SIZE ? TINY_ALIGNMENT : MIN_ALIGNMENT;
+    if (alignment < natural) {
+        alignment = natural;
     }
     if ((uintptr_t)p % alignment != 0) {
         fail("%s(%zu) returned %p, not aligned to %zu", call, size, p, alignment);
