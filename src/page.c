@@ -41,6 +41,7 @@ void mxi_page_init_small(mx_page_t *page, mx_heap_t *heap, unsigned class_index)
     page->class_index = (uint16_t)class_index;
     page->key = mxi_page_make_key(page);
     page->link_mask = ~(uintptr_t)mxi_segment_of(page) & ~(uintptr_t)(MX_SEGMENT_SIZE - 1);
+    page->link_offset = block_size > sizeof(uintptr_t) ? sizeof(uintptr_t) : 0;
     page->is_parked = false;
     page->is_populating = false;
     page->is_wake_pending = false;

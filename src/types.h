@@ -16,13 +16,14 @@
 #include "config.h"
 #include "lock.h"
 
-/* A free block: one word, the link to the next free block, stored XORed with the page key
- * (page.h). malloc clears the word. A free block's word decodes to NULL or to a block of its
- * own page; a live block's word (user data, or the 0 malloc left) decodes to a value no
- * better than random, as the key is secret: that is how free() recognizes a double free
- * (mxi_block_maybe_free, mxi_free_check). One word fits the 8-byte class. */
+/* A free block holds one word, the link to the next free block, stored XORed with the page
+ * key at the page's link_offset into the block (page.h). malloc clears the word. A free
+ * block's word decodes to NULL or to a block of its own page; a live block's word (user data,
+ * or the 0 malloc left) decodes to a value no better than random, as the key is secret: that
+ * is how free() recognizes a double free (mxi_block_maybe_free, mxi_free_check). One word
+ * fits the 8-byte class. */
 typedef struct mx_block {
-    struct mx_block *next;
+    uintptr_t words[1];
 } mx_block_t;
 
 typedef enum mx_page_kind {
@@ -73,6 +74,7 @@ typedef struct MX_ALIGNED(64) mx_page {
                                set (mxi_block_maybe_free) */
     _Atomic(uintptr_t) owner;       /* owner or adopter writes; any thread reads: heap | flags */
     _Atomic(uintptr_t) thread_free; /* any thread: remote frees, LIFO | MX_THREAD_FREE_PARKED */
+    uint32_t link_offset; /* immutable: where in a free block its link is (page.h) */
     uint8_t *start;      /* immutable: first block (large/huge: the block handed out) */
     size_t block_size;   /* immutable: block size (large/huge: usable bytes from start) */
     uint32_t reserved;   /* immutable: blocks that fit in the page */

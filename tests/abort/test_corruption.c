@@ -23,8 +23,10 @@ static void forge_link(void *arg)
     }
     void *victim = blocks[100];
     free(victim);
-    void *forged = target;
-    memcpy(victim, &forged, sizeof(forged)); /* use after free */
+    /* A use after free writing the address over the block's first two words: the link is one
+     * of them (the second, in blocks of 16 bytes or more). */
+    void *forged[2] = {target, target};
+    memcpy(victim, forged, sizeof(forged));
     for (int i = 0; i < 8192; i++) {
         if (malloc(size) == (void *)target) {
             /* Reaching this is the failure the test guards against. */

@@ -789,9 +789,10 @@ static void test_tiny_blocks_and_alignment(void **state)
     }
 }
 
-/* A live block's first word can hold exactly what a free block's link holds: here a copy of
- * the word a freed neighbour holds (read from freed memory, which only a test should do). free
- * by the owner must still take it for the live block it is, and the page must stay sound. */
+/* A live block's link word can hold exactly what a free block's link holds: here a copy of
+ * the words a freed neighbour holds (read from freed memory, which only a test should do).
+ * free by the owner must still take it for the live block it is, and the page must stay
+ * sound. */
 static void test_live_block_holding_a_free_link(void **state)
 {
     (void)state;
@@ -810,7 +811,8 @@ static void test_live_block_holding_a_free_link(void **state)
             /* Through a volatile integer: the compiler rightly warns of a freed pointer's use. */
             volatile uintptr_t address = (uintptr_t)freed[i];
             free(freed[i]);
-            memcpy(live[i], (const void *)address, sizeof(void *));
+            /* The link is the block's second word, or its only one in 8-byte blocks. */
+            memcpy(live[i], (const void *)address, sizes[s] < 16 ? sizes[s] : 16);
         }
         for (int i = 0; i < COUNT; i++) {
             free(live[i]);
