@@ -216,7 +216,7 @@ bool mxi_page_refill(mx_page_t *page)
  * writes a link into each block, and where the memory had never been touched (fresh, purged,
  * or the untouched part of an earlier large block) that was a page fault inside malloc, a
  * microsecond or more (most of bench/latency's mallocs slower than 1 us). The program touches
- * the block anyway; the fault now happens there. Whatever the block's first word holds (zero,
+ * the block anyway; the fault now happens there. Whatever the block's link word holds (zero,
  * or a link an earlier page left) does not decode to a link under this page's key (see
  * mxi_page_make_key), so the block counts as allocated. MALLOCX_SECURE builds carve in
  * shuffled order instead. */

@@ -60,7 +60,7 @@ MX_INLINE mx_block_t *mxi_page_pop(mx_page_t *page)
     return block;
 }
 
-/* free's filter for a double free: true if the block's word decodes to NULL or into the
+/* free's filter for a double free: true if the block's link word decodes to NULL or into the
  * page's segment, as the link of every free block does. One AND with the mask of the high
  * bits the segment's address lacks covers both. A live block's word passes only by chance
  * (about 2^-20 for a word decoding to a random value), and then mxi_free_check decides. */
