@@ -74,7 +74,7 @@ static size_t abandon_move_to_pool_locked(mx_heap_t *from)
         mx_page_queue_t *q = &from->queues[c];
         for (mx_page_t *page = q->first; page != NULL; page = q->first) {
             mxi_page_queue_remove(from, page);
-            abandon_set_owner(page, &pool, MX_OWNER_ALIGNED);
+            abandon_set_owner(page, &pool, MX_OWNER_ALIGNED | MX_OWNER_TRIMMED);
             mxi_page_queue_push_back(&pool, page);
             moved++;
         }
@@ -147,7 +147,7 @@ static size_t abandon_take_class_locked(mx_heap_t *heap, unsigned class_index, s
         } else {
             mxi_page_queue_remove(&pool, page);
         }
-        abandon_set_owner(page, heap, MX_OWNER_ALIGNED);
+        abandon_set_owner(page, heap, MX_OWNER_ALIGNED | MX_OWNER_TRIMMED);
         mxi_page_queue_push_back(heap, page);
         moved++;
     }
@@ -156,7 +156,7 @@ static size_t abandon_take_class_locked(mx_heap_t *heap, unsigned class_index, s
     mx_page_queue_t *q = &pool.queues[class_index];
     for (mx_page_t *page = q->first; page != NULL && moved < limit; page = q->first) {
         mxi_page_queue_remove(&pool, page);
-        abandon_set_owner(page, heap, MX_OWNER_ALIGNED);
+        abandon_set_owner(page, heap, MX_OWNER_ALIGNED | MX_OWNER_TRIMMED);
         mxi_page_queue_push_back(heap, page);
         moved++;
     }
@@ -177,15 +177,19 @@ bool mxi_abandon_adopt_class(mx_heap_t *heap, unsigned class_index)
     return moved != 0;
 }
 
-size_t mxi_abandon_collect_locked(bool force, size_t *pages)
+size_t mxi_abandon_collect_locked(bool force, size_t *pages, size_t *trimmed)
 {
     *pages = 0;
+    *trimmed = 0;
     if (!force && mxi_atomic_load_relaxed(&pool.remote_hint) == 0) {
         return 0;
     }
     mxi_atomic_store_relaxed(&pool.remote_hint, 0);
     *pages = mxi_heap_release_empty_pages(&pool);
     pool_count(0, *pages);
+    if (force) {
+        *trimmed = mxi_heap_trim_pages(&pool, /*sparse_only=*/false);
+    }
     return 1;
 }
 

@@ -22,9 +22,10 @@ mx_heap_t *mxi_abandon_take_spare(void);
 bool mxi_abandon_adopt_class(mx_heap_t *heap, unsigned class_index);
 
 /* Under the abandon lock: collects the pool in place if remote frees went into it (always with
- * `force`): takes their blocks and gives its empty pages back. Returns the number of heaps
- * collected (0 or 1) and, in *pages, the pages given back. */
-size_t mxi_abandon_collect_locked(bool force, size_t *pages);
+ * `force`): takes their blocks and gives its empty pages back, and with `force` also trims its
+ * pages (trim.h). Returns the number of heaps collected (0 or 1), in *pages the pages given
+ * back and in *trimmed the bytes trimmed. */
+size_t mxi_abandon_collect_locked(bool force, size_t *pages, size_t *trimmed);
 
 /* In a fork child, with the abandon lock held: the pages of the parent's other threads, which
  * do not exist here, join the pool and their heaps become spares, except those whose thread was

@@ -12,6 +12,7 @@
 
 #include "error.h"
 #include "remote.h"
+#include "trim.h"
 
 static mx_page_t *free_find_page(const char *op, const void *p)
 {
@@ -93,7 +94,8 @@ mx_page_t *mxi_free_check(const char *op, const void *p)
     if (!mxi_page_is_block_start(page, block)) {
         mxi_fatal(op, "invalid pointer", p, " (not the start of a block)");
     }
-    if (mxi_block_maybe_free(page, block) && free_block_is_free(page, block)) {
+    if ((mxi_block_maybe_free(page, block) && free_block_is_free(page, block)) ||
+        mxi_page_block_is_trimmed(page, block)) {
         free_report_freed(op, p);
     }
     return page;

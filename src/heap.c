@@ -21,6 +21,7 @@
 #include "remote.h"
 #include "segment.h"
 #include "size_class.h"
+#include "trim.h"
 
 MX_TLS mx_thread_t mxi_thread = {.heap = &mxi_heap_empty};
 
@@ -346,4 +347,18 @@ size_t mxi_heap_release_empty_pages(mx_heap_t *heap)
         }
     }
     return released;
+}
+
+size_t mxi_heap_trim_pages(mx_heap_t *heap, bool sparse_only)
+{
+    if (heap == &mxi_heap_empty) {
+        return 0;
+    }
+    size_t trimmed = 0;
+    for (unsigned c = 1; c < MX_CLASS_COUNT; c++) {
+        for (mx_page_t *page = heap->queues[c].first; page != NULL; page = page->next) {
+            trimmed += mxi_page_trim(page, sparse_only);
+        }
+    }
+    return trimmed;
 }

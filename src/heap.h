@@ -91,6 +91,11 @@ MX_NOINLINE void mxi_heap_page_emptied_leave(mx_heap_t *heap, mx_page_t *page);
  * back to its segment; returns how many went back. */
 size_t mxi_heap_release_empty_pages(mx_heap_t *heap);
 
+/* Owner only (or a collector holding the owner out): gives back the memory of free blocks in
+ * the heap's queued pages (trim.h), or with `sparse_only` in those at least half free;
+ * returns the bytes. */
+size_t mxi_heap_trim_pages(mx_heap_t *heap, bool sparse_only);
+
 /* The owner's part of a purge tick: the empty pages kept at the queue heads go back, and now
  * and then every page is walked for pages that other threads' frees emptied. */
 void mxi_heap_purge_tick(mx_heap_t *heap, int64_t now_ms);

@@ -9,6 +9,7 @@
 #include "remote.h"
 #include "segment.h"
 #include "size_class.h"
+#include "trim.h"
 
 static _Atomic uint64_t page_key_serial;
 
@@ -45,6 +46,7 @@ void mxi_page_init_small(mx_page_t *page, mx_heap_t *heap, unsigned class_index)
     page->is_parked = false;
     page->is_populating = false;
     page->is_wake_pending = false;
+    mxi_atomic_store_relaxed(&page->trimmed, 0);
     page->next = NULL;
     page->prev = NULL;
     mxi_atomic_store_relaxed(&page->thread_free, 0);
@@ -165,8 +167,8 @@ uint32_t mxi_page_collect_remote(mx_page_t *page)
     return count;
 }
 
-/* Owner only: used + |free| + |local_free| == capacity (remote frees not yet collected are
- * still counted in used), and every link lies on the block grid. A link off the grid is the
+/* Owner only: used + |free| + |local_free| + blocks over trimmed units == capacity (remote
+ * frees not yet collected are still counted in used), and every link lies on the block grid. A link off the grid is the
  * program's doing (a write after free), not ours, and is reported as malloc would report it. */
 static bool page_list_check(const mx_page_t *page, const mx_block_t *list, uint32_t *count)
 {
@@ -183,7 +185,7 @@ static bool page_list_check(const mx_page_t *page, const mx_block_t *list, uint3
 
 bool mxi_page_check(const mx_page_t *page)
 {
-    uint32_t count = 0;
+    uint32_t count = mxi_page_trimmed_blocks(page);
     uint32_t capacity = mxi_atomic_load_relaxed(&page->capacity);
     return page->kind == MX_PAGE_SMALL && capacity <= page->reserved &&
            page_list_check(page, page->free, &count) &&
@@ -201,6 +203,10 @@ bool mxi_page_refill(mx_page_t *page)
         return true;
     }
     if (mxi_page_collect_remote(page) != 0) {
+        return true;
+    }
+    /* Memory already carved comes back before fresh memory is carved. */
+    if (mxi_page_untrim(page)) {
         return true;
     }
     if (mxi_atomic_load_relaxed(&page->capacity) < page->reserved) {

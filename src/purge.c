@@ -109,9 +109,10 @@ void mxi_purge_background_tick(void)
  * pages or in idle threads' heaps, are empty but reach no purge until someone collects them. */
 bool mxi_purge_all(void)
 {
-    mxi_collect_sweep(/*force=*/true);
+    bool released = mxi_collect_sweep(/*force=*/true);
     mx_heap_t *heap = mxi_heap_current();
-    bool released = mxi_heap_release_empty_pages(heap) != 0;
+    released |= mxi_heap_release_empty_pages(heap) != 0;
+    released |= mxi_heap_trim_pages(heap, /*sparse_only=*/false) != 0;
     released |= mxi_segment_purge(mxi_now_ms(), true);
     return released;
 }

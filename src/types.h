@@ -38,7 +38,8 @@ typedef enum mx_page_kind {
  * one test guards every unusual state. */
 #define MX_OWNER_PARKED ((uintptr_t)1)  /* page is full and off its queue */
 #define MX_OWNER_ALIGNED ((uintptr_t)2) /* page handed out interior (aligned) pointers */
-#define MX_OWNER_FLAGS ((uintptr_t)3)
+#define MX_OWNER_TRIMMED ((uintptr_t)4) /* some free blocks' memory went back to the OS (trim.h) */
+#define MX_OWNER_FLAGS ((uintptr_t)7)
 
 /* mx_page.thread_free packs three things into one word, so a remote free is a single CAS and
  * the owner takes list and count with a single exchange, never walking the list:
@@ -59,7 +60,7 @@ struct mx_heap;
  * to different threads, and the fields their fast paths write must not share a line (two
  * threads doing malloc/free pairs ran at half speed with 104-byte descriptors).
  * Invariant while in use, for small pages:
- *   used == capacity - |free| - |local_free| - |thread_free|
+ *   used == capacity - |free| - |local_free| - |thread_free| - |blocks over trimmed units|
  * and every block on free, local_free or thread_free links (decoded) to NULL or to a block
  * of the page. */
 typedef struct MX_ALIGNED(64) mx_page {
@@ -87,6 +88,8 @@ typedef struct MX_ALIGNED(64) mx_page {
     bool is_populating;     /* owner: carving faults memory in by the chunk (page.c) */
     uint16_t slice_index;   /* under the segment lock: first slice of the run */
     uint32_t slice_count;   /* under the segment lock: slices in the run */
+    _Atomic(uint32_t) trimmed; /* owner writes; any thread reads (a free checks its block
+                                  against it): bit per trim unit given back (trim.h) */
     struct mx_page *next;   /* owner: queue or parked list */
     struct mx_page *prev;
     struct mx_page *wake_next; /* under the owner heap's lock */
@@ -152,6 +155,7 @@ typedef struct mx_heap {
     _Atomic(struct mx_heap *) *tls_slot;
     struct mx_thread *thread; /* its state is read and probed with __atomic builtins */
     bool idle_collected;      /* under the collect lock: collected since its thread went idle */
+    int64_t trimmed_at_ms;    /* under the collect lock: when a collection last trimmed it */
     int64_t walked_at_ms;     /* owner: when a purge tick last walked all of its pages */
     unsigned switches_since_tick; /* owner: page switches since it last looked at the clock */
     uint64_t claimed_classes[2];  /* owner: bit per size class it has claimed a page for */
@@ -160,6 +164,7 @@ typedef struct mx_heap {
     MX_ALIGNED(64) _Atomic(uint8_t) remote_hint;
 } mx_heap_t;
 
+static_assert(sizeof(mx_page_t) == 128, "a page descriptor is two cache lines");
 static_assert(MX_CLASS_COUNT == 90, "class table layout");
 static_assert(MX_CLASS_COUNT <= 128, "claimed_classes has a bit per class");
 static_assert(MX_SLICE_SIZE / MX_MIN_BLOCK < (1u << (64 - MX_THREAD_FREE_COUNT_SHIFT)),

@@ -223,6 +223,76 @@ static void test_double_free_both_on_other_thread(void **state)
     free(arg.ptr);
 }
 
+/* A block whose memory malloc_trim gave back is on no free list, so its link word (zero, as
+ * the memory reads now) does not say that it is free: the page's trim state must. Blocks of
+ * 3000 bytes, a class no other case uses, so the page holds only these: every 16th stays live,
+ * and block 8 lies between two live ones, in OS pages only freed blocks overlap. */
+#define TRIM_CASE_BLOCKS 256
+#define TRIM_CASE_KEEP 16
+
+static void *g_trim_case[TRIM_CASE_BLOCKS];
+
+static void trim_case_prepare(case_arg_t *arg)
+{
+    for (size_t i = 0; i < TRIM_CASE_BLOCKS; i++) {
+        g_trim_case[i] = malloc(3000);
+        assert_non_null(g_trim_case[i]);
+        memset(g_trim_case[i], 1, 3000);
+    }
+    arg->ptr = g_trim_case[TRIM_CASE_KEEP / 2];
+}
+
+static void trim_case_free_most(void)
+{
+    for (size_t i = 0; i < TRIM_CASE_BLOCKS; i++) {
+        if (i % TRIM_CASE_KEEP != 0) {
+            free(g_trim_case[i]);
+        }
+    }
+    malloc_trim(0);
+}
+
+static void trim_case_cleanup(void)
+{
+    for (size_t i = 0; i < TRIM_CASE_BLOCKS; i++) {
+        free(g_trim_case[i]);
+    }
+}
+
+static void child_free_trimmed_again(void *a)
+{
+    trim_case_free_most();
+    free(((case_arg_t *)a)->ptr);
+}
+
+static void child_free_trimmed_again_remote(void *a)
+{
+    trim_case_free_most();
+    pthread_t t;
+    if (pthread_create(&t, NULL, thread_free_once, ((case_arg_t *)a)->ptr) != 0) {
+        _exit(3);
+    }
+    pthread_join(t, NULL);
+}
+
+static void test_double_free_trimmed(void **state)
+{
+    (void)state;
+    case_arg_t arg;
+    trim_case_prepare(&arg);
+    expect_abort_naming(child_free_trimmed_again, &arg, MSG_DOUBLE_FREE, arg.ptr, "");
+    trim_case_cleanup();
+}
+
+static void test_double_free_trimmed_other_thread(void **state)
+{
+    (void)state;
+    case_arg_t arg;
+    trim_case_prepare(&arg);
+    expect_abort_naming(child_free_trimmed_again_remote, &arg, MSG_DOUBLE_FREE, arg.ptr, "");
+    trim_case_cleanup();
+}
+
 /* ---- pointers malloc-x never returned ---- */
 
 static void test_free_stack_address(void **state)
@@ -573,6 +643,8 @@ int main(void)
         cmocka_unit_test(test_double_free_after_reuse),
         cmocka_unit_test(test_double_free_first_on_other_thread),
         cmocka_unit_test(test_double_free_both_on_other_thread),
+        cmocka_unit_test(test_double_free_trimmed),
+        cmocka_unit_test(test_double_free_trimmed_other_thread),
         cmocka_unit_test(test_free_stack_address),
         cmocka_unit_test(test_free_global_array),
         cmocka_unit_test(test_free_foreign_mmap),

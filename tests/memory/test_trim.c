@@ -1,15 +1,18 @@
 /* malloc_trim(0) gives back every free page now, and its result says whether anything went
  * back. The test runs with a purge delay of an hour (it re-executes itself with
  * MALLOCX_PURGE_DELAY set), so nothing goes back on a timer, and a high retain limit.
- * Three cases: memory the calling thread freed; memory another thread allocated, which this
- * thread freed while the owner sleeps (only a collection of the idle heap reaches it); and
- * a second trim right after the first, which has nothing left to release and must say so. */
+ * Cases: memory the calling thread freed; memory another thread allocated, which this thread
+ * freed while the owner sleeps (only a collection of the idle heap reaches it); a second trim
+ * right after the first, which has nothing left to release and must say so; and pages that
+ * keep a few live blocks, whose free blocks' memory goes back while the pages stay in use,
+ * the calling thread's and an idle owner's. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include <malloc.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +100,126 @@ static void test_trim_reaches_idle_owner(void **state)
     pthread_join(t, NULL);
 }
 
+/* Sparse pages: every 64th block of 256 bytes stays live, so three OS pages in four hold only
+ * free blocks while every page of the allocator is still in use. malloc_trim gives those OS
+ * pages back (trim.h); the live blocks keep their contents, and the freed blocks can all be
+ * allocated again, each once. */
+#define SPARSE_SIZE 256
+#define SPARSE_KEEP 64
+#define SPARSE_BLOCKS (64 * MIB / SPARSE_SIZE)
+
+static void **sparse;
+
+static void sparse_fill(void)
+{
+    for (size_t i = 0; i < SPARSE_BLOCKS; i++) {
+        sparse[i] = malloc(SPARSE_SIZE);
+        assert_non_null(sparse[i]);
+        memset(sparse[i], (int)(i % 251), SPARSE_SIZE);
+    }
+}
+
+static int compare_pointers(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t) * (void *const *)a;
+    uintptr_t y = (uintptr_t) * (void *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void sparse_check_and_refill(void)
+{
+    for (size_t i = 0; i < SPARSE_BLOCKS; i += SPARSE_KEEP) {
+        const unsigned char *b = sparse[i];
+        for (size_t k = 0; k < SPARSE_SIZE; k++) {
+            assert_int_equal(b[k], i % 251);
+        }
+    }
+    for (size_t i = 0; i < SPARSE_BLOCKS; i++) {
+        if (i % SPARSE_KEEP != 0) {
+            sparse[i] = malloc(SPARSE_SIZE);
+            assert_non_null(sparse[i]);
+            memset(sparse[i], 1, SPARSE_SIZE);
+        }
+    }
+    qsort(sparse, SPARSE_BLOCKS, sizeof(void *), compare_pointers);
+    for (size_t i = 1; i < SPARSE_BLOCKS; i++) {
+        assert_true(sparse[i] != sparse[i - 1]);
+    }
+    for (size_t i = 0; i < SPARSE_BLOCKS; i++) {
+        free(sparse[i]);
+    }
+}
+
+static void sparse_free_most(void)
+{
+    for (size_t i = 0; i < SPARSE_BLOCKS; i++) {
+        if (i % SPARSE_KEEP != 0) {
+            free(sparse[i]);
+        }
+    }
+}
+
+static void check_sparse_trim(const char *what, size_t baseline)
+{
+    size_t before = mx_test_rss_above(baseline);
+    int result = malloc_trim(0);
+    size_t after = mx_test_rss_above(baseline);
+    printf("%-34s before trim %5.1f MiB, after %5.1f MiB; trim returned %d\n", what,
+           (double)before / MIB, (double)after / MIB, result);
+    assert_true(before >= 60 * MIB);
+    assert_int_equal(result, 1);
+    assert_true(after <= 24 * MIB);
+}
+
+static void test_trim_sparse_pages(void **state)
+{
+    (void)state;
+    malloc_trim(0);
+    size_t baseline = mx_test_rss_bytes();
+    sparse_fill();
+    sparse_free_most();
+    check_sparse_trim("sparse pages, own", baseline);
+    sparse_check_and_refill();
+}
+
+static void *sparse_owner(void *arg)
+{
+    (void)arg;
+    sparse_fill();
+    pthread_mutex_lock(&lock);
+    stage = 1;
+    pthread_cond_broadcast(&cond);
+    while (stage != 2) {
+        pthread_cond_wait(&cond, &lock);
+    }
+    pthread_mutex_unlock(&lock);
+    /* Back from idle: the owner allocates from its trimmed pages and frees into them. */
+    sparse_check_and_refill();
+    return NULL;
+}
+
+static void test_trim_sparse_pages_of_idle_owner(void **state)
+{
+    (void)state;
+    malloc_trim(0);
+    size_t baseline = mx_test_rss_bytes();
+    pthread_t t;
+    stage = 0;
+    assert_int_equal(pthread_create(&t, NULL, sparse_owner, NULL), 0);
+    pthread_mutex_lock(&lock);
+    while (stage != 1) {
+        pthread_cond_wait(&cond, &lock);
+    }
+    pthread_mutex_unlock(&lock);
+    sparse_free_most();
+    check_sparse_trim("sparse pages, idle owner", baseline);
+    pthread_mutex_lock(&lock);
+    stage = 2;
+    pthread_cond_broadcast(&cond);
+    pthread_mutex_unlock(&lock);
+    pthread_join(t, NULL);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -109,6 +232,12 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_trim_own_frees),
         cmocka_unit_test(test_trim_reaches_idle_owner),
+        cmocka_unit_test(test_trim_sparse_pages),
+        cmocka_unit_test(test_trim_sparse_pages_of_idle_owner),
     };
+    sparse = malloc(SPARSE_BLOCKS * sizeof(void *));
+    if (sparse == NULL) {
+        return 1;
+    }
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
