@@ -62,10 +62,10 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 static int stage;
 
-static void *owner(void *arg)
+/* The owner thread's side: says it is done allocating, then blocks outside the allocator until
+ * the test releases it. */
+static void owner_idle_until_released(void)
 {
-    size_t *count = arg;
-    *count = fill();
     pthread_mutex_lock(&lock);
     stage = 1;
     pthread_cond_broadcast(&cond);
@@ -73,6 +73,30 @@ static void *owner(void *arg)
         pthread_cond_wait(&cond, &lock);
     }
     pthread_mutex_unlock(&lock);
+}
+
+static void wait_for_idle_owner(void)
+{
+    pthread_mutex_lock(&lock);
+    while (stage != 1) {
+        pthread_cond_wait(&cond, &lock);
+    }
+    pthread_mutex_unlock(&lock);
+}
+
+static void release_owner(void)
+{
+    pthread_mutex_lock(&lock);
+    stage = 2;
+    pthread_cond_broadcast(&cond);
+    pthread_mutex_unlock(&lock);
+}
+
+static void *owner(void *arg)
+{
+    size_t *count = arg;
+    *count = fill();
+    owner_idle_until_released();
     return NULL;
 }
 
@@ -85,18 +109,11 @@ static void test_trim_reaches_idle_owner(void **state)
     pthread_t t;
     stage = 0;
     assert_int_equal(pthread_create(&t, NULL, owner, &n), 0);
-    pthread_mutex_lock(&lock);
-    while (stage != 1) {
-        pthread_cond_wait(&cond, &lock);
-    }
-    pthread_mutex_unlock(&lock);
+    wait_for_idle_owner();
     size_t peak = mx_test_rss_above(baseline);
     mx_test_free_all(blocks, n);
     check_trim("freed by another thread, owner idle", baseline, peak);
-    pthread_mutex_lock(&lock);
-    stage = 2;
-    pthread_cond_broadcast(&cond);
-    pthread_mutex_unlock(&lock);
+    release_owner();
     pthread_join(t, NULL);
 }
 
@@ -186,13 +203,7 @@ static void *sparse_owner(void *arg)
 {
     (void)arg;
     sparse_fill();
-    pthread_mutex_lock(&lock);
-    stage = 1;
-    pthread_cond_broadcast(&cond);
-    while (stage != 2) {
-        pthread_cond_wait(&cond, &lock);
-    }
-    pthread_mutex_unlock(&lock);
+    owner_idle_until_released();
     /* Back from idle: the owner allocates from its trimmed pages and frees into them. */
     sparse_check_and_refill();
     return NULL;
@@ -206,17 +217,10 @@ static void test_trim_sparse_pages_of_idle_owner(void **state)
     pthread_t t;
     stage = 0;
     assert_int_equal(pthread_create(&t, NULL, sparse_owner, NULL), 0);
-    pthread_mutex_lock(&lock);
-    while (stage != 1) {
-        pthread_cond_wait(&cond, &lock);
-    }
-    pthread_mutex_unlock(&lock);
+    wait_for_idle_owner();
     sparse_free_most();
     check_sparse_trim("sparse pages, idle owner", baseline);
-    pthread_mutex_lock(&lock);
-    stage = 2;
-    pthread_cond_broadcast(&cond);
-    pthread_mutex_unlock(&lock);
+    release_owner();
     pthread_join(t, NULL);
 }
 
