@@ -1,6 +1,6 @@
 // phases: memory use across the phases of a program, not speed.
 //
-// usage: phases [THREADS] [MIB]
+// usage: phases [THREADS] [MIB] [floor]
 // Phase 1: THREADS threads together allocate a mixed working set of about
 //          MIB MiB (mostly 16..512 B, some 1..8 KiB, a few 64..256 KiB).
 // Phase 2: free a random 90% of it, scattered, so that most pages keep a
@@ -8,12 +8,19 @@
 // Phase 3: allocate about the same number of bytes again in a different size
 //          mix (600 B..4 KiB), which can reuse the freed space only if the
 //          allocator can recycle memory across size classes.
+// With `floor`, it also reports the bytes phase 2 left live and the OS pages those blocks
+// overlap (each with its usable size, from malloc_usable_size): memory that no allocator
+// keeping blocks where they are can give back, so RSS after phase 2 cannot go below it with
+// this layout. Counting allocates and sorts after everything else is measured, but still
+// inside the process's time, so the runner asks for it in separate, untimed runs.
 // RSS is read from /proc/self/statm after each phase, and after phase 2 once
 // more after the program has been idle for 200 ms and made a few calls (an
 // allocator that returns memory with a delay gets the chance to). The peak
 // comes from
 // VmHWM in /proc/self/status. All values are MiB. The runner also records
 // the process's peak RSS from outside.
+#include <malloc.h>
+#include <stdbool.h>
 #include <unistd.h>
 
 #include "bench_util.h"
@@ -115,10 +122,62 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+static int compare_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a;
+    uint64_t y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+// MiB of the distinct OS pages that the phase-1 survivors overlap; their usable bytes in *kept.
+static double live_pages_mib(const worker_t *workers, int threads, size_t *kept)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    size_t count = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        uint64_t *pages = NULL;
+        if (pass == 1) {
+            pages = bench_xmalloc((count + 1) * sizeof(uint64_t));
+        }
+        size_t n = 0;
+        for (int t = 0; t < threads; t++) {
+            for (size_t i = 0; i < workers[t].count; i++) {
+                uintptr_t p = (uintptr_t)workers[t].blocks[i];
+                if (p == 0) {
+                    continue;
+                }
+                size_t usable = malloc_usable_size(workers[t].blocks[i]);
+                if (pass == 1) {
+                    *kept += usable;
+                }
+                uintptr_t last = (p + usable - 1) / page;
+                for (uintptr_t q = p / page; q <= last; q++) {
+                    if (pages != NULL) {
+                        pages[n] = q;
+                    }
+                    n++;
+                }
+            }
+        }
+        count = n;
+        if (pages != NULL) {
+            qsort(pages, n, sizeof(uint64_t), compare_u64);
+            size_t distinct = 0;
+            for (size_t i = 0; i < n; i++) {
+                distinct += i == 0 || pages[i] != pages[i - 1];
+            }
+            free(pages);
+            return (double)distinct * (double)page / (1024.0 * 1024.0);
+        }
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     int threads = (int)bench_arg_u64(argc, argv, 1, 1);
     size_t mib = bench_arg_u64(argc, argv, 2, 512);
+    bool count_floor = argc > 3 && strcmp(argv[3], "floor") == 0;
     if (threads < 1 || mib < 1) {
         bench_die("need THREADS >= 1, MIB >= 1");
     }
@@ -173,9 +232,15 @@ int main(int argc, char **argv)
     double seconds = bench_now() - t0;
 
     printf("phases threads=%d mib=%zu live_mib=%.1f rss_full_mib=%.1f rss_after_free_mib=%.1f "
-           "rss_idle_mib=%.1f rss_phase3_mib=%.1f peak_mib=%.1f seconds=%.3f\n",
+           "rss_idle_mib=%.1f rss_phase3_mib=%.1f peak_mib=%.1f seconds=%.3f",
            threads, mib, (double)live / (1024.0 * 1024.0), rss_full, rss_freed, rss_idle,
            rss_phase3, peak, seconds);
+    if (count_floor) {
+        size_t kept = 0;
+        double pages = live_pages_mib(workers, threads, &kept);
+        printf(" kept_mib=%.1f kept_pages_mib=%.1f", (double)kept / (1024.0 * 1024.0), pages);
+    }
+    printf("\n");
 
     for (int i = 0; i < threads; i++) {
         for (size_t j = 0; j < workers[i].count; j++) {

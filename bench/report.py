@@ -108,6 +108,11 @@ def table_command(args):
         if r["status"] != "0":
             failures.append(r)
             continue
+        if r["run"] == "floor":
+            # An untimed run (run.sh): only its counts of the surviving blocks are used.
+            kept = [t for t in r["result"].split() if t.startswith("kept_")]
+            results.setdefault(k, []).append(" ".join(kept))
+            continue
         samples.setdefault(k, []).append((float(r["wall_s"]), float(r["maxrss_kb"]) / 1024.0))
         results.setdefault(k, []).append(r["result"])
 
@@ -225,9 +230,14 @@ def table_command(args):
         "Memory phases (MiB, median over runs)",
         lambda k: k[0].startswith("phases"),
         [("live_mib", "live"), ("rss_full_mib", "RSS after alloc"),
+         ("kept_mib", "live after freeing"), ("kept_pages_mib", "OS pages holding it"),
          ("rss_after_free_mib", "after freeing 90%"), ("rss_idle_mib", "same, +200 ms idle"),
          ("rss_phase3_mib", "after new size mix"), ("peak_mib", "peak (VmHWM)")],
-        "RSS from /proc/self/statm at each phase; lower is better in every column but `live`.")
+        "RSS from /proc/self/statm at each phase; lower is better in every column but the "
+        "three of live data. `live` is the live bytes at the end; `live after freeing` those "
+        "phase 2 left (usable sizes), and `OS pages holding it` the OS pages those blocks "
+        "overlap where this allocator placed them: RSS after freeing cannot go below that "
+        "without moving blocks.")
 
     # Output of the real programs must not depend on the allocator.
     mismatches = []

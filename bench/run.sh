@@ -222,6 +222,30 @@ for run in $(seq 1 "$runs"); do
     done
     log "run $run/$runs done"
 done
+
+# The phases workloads once more per allocator, untimed, counting the OS pages that the
+# blocks left after the free phase overlap (phases.c): the floor RSS after freeing for that
+# allocator's layout. Counting allocates and sorts inside the process, so these runs' times and
+# RSS stay out of the tables; report.py takes only the two counts from them.
+for c in "${configs[@]}"; do
+    label=${c%%|*}
+    rest=${c#*|}
+    threads=${rest%%|*}
+    cmd=${rest#*|}
+    [[ $label == phases* ]] || continue
+    eval "argv=($cmd floor)"
+    for i in "${!names[@]}"; do
+        status=0
+        "$bin_dir/runwrap" "$tmp/report" "$timeout_s" "${libs[$i]}" -- "${argv[@]}" \
+            >"$tmp/out" 2>"$tmp/err" || status=$?
+        result=$(grep -E '^phases ' "$tmp/out" | head -1 || true)
+        [ -n "$result" ] || [ "$status" != 0 ] || status=1
+        [ "$status" = 0 ] || log "FAILED: $label t=$threads ${names[$i]} (floor run, status $status)"
+        printf 'floor\t%s\t%s\t%s\t0\t0\t%s\t%s\n' "$label" "$threads" "${names[$i]}" \
+            "$status" "$result" >>"$raw"
+    done
+done
+log "floor runs of the phases workloads done"
 rmdir "$fail_dir" 2>/dev/null || true
 
 # ------------------------------------------------------- fast-path count
