@@ -41,16 +41,16 @@ mx_lock_t mxi_collect_lock = MX_LOCK_INIT;
 /* Live heaps collected per sweep at most: one barrier serves them all. */
 #define COLLECT_BATCH 32
 
-/* A collection trims a heap (trim.h) when its thread has just gone idle, and at most once per
- * this many purge delays: trimming walks the free lists of the heap's sparse pages, and a heap
- * whose thread kept going idle and receiving remote frees was collected at every sweep (a
- * threaded test of CPython's ran 30 times slower while it was trimmed every time). */
-#define COLLECT_TRIM_EVERY_DELAYS 64
+/* A collection trims a heap (trim.h) at most once per this many purge delays: trimming walks
+ * the free lists of the heap's sparse pages that changed since the last look, and a heap whose
+ * thread kept going idle and receiving remote frees is collected at every sweep (a threaded
+ * test of CPython's ran 30 times slower while such a heap was trimmed every time in full). */
+#define COLLECT_TRIM_EVERY_DELAYS 8
 
-static bool collect_trim_is_due(mx_heap_t *heap, bool first_idle, bool force, int64_t now)
+static bool collect_trim_is_due(mx_heap_t *heap, bool force, int64_t now)
 {
     int64_t delay = mxi_options.purge_delay_ms > 0 ? mxi_options.purge_delay_ms : 1;
-    if (!force && (!first_idle || now - heap->trimmed_at_ms < COLLECT_TRIM_EVERY_DELAYS * delay)) {
+    if (!force && now - heap->trimmed_at_ms < COLLECT_TRIM_EVERY_DELAYS * delay) {
         return false;
     }
     heap->trimmed_at_ms = now;
@@ -188,10 +188,9 @@ static bool collect_live_heaps(bool force, size_t *trimmed)
         if (fenced &&
             __atomic_load_n(&heap->thread->state, __ATOMIC_ACQUIRE) == MX_THREAD_PROBED) {
             mxi_atomic_store_relaxed(&heap->remote_hint, 0);
-            bool first_idle = !heap->idle_collected;
             heap->idle_collected = true;
             collect_count(mxi_heap_release_empty_pages(heap));
-            if (collect_trim_is_due(heap, first_idle, force, mxi_now_ms())) {
+            if (collect_trim_is_due(heap, force, mxi_now_ms())) {
                 *trimmed += mxi_heap_trim_pages(heap, /*sparse_only=*/!force);
             }
         } else {

@@ -17,6 +17,7 @@
 
 /* Blocks per page at most: the smallest class in one slice. Larger pages have larger blocks. */
 #define TRIM_MAX_BLOCKS (MX_SLICE_SIZE / MX_MIN_BLOCK)
+static_assert(TRIM_MAX_BLOCKS < UINT16_MAX, "trim_used holds any count of blocks in use");
 
 static size_t trim_unit_size(const mx_page_t *page)
 {
@@ -104,6 +105,13 @@ size_t mxi_page_trim(mx_page_t *page, bool sparse_only)
         return 0;
     }
     mxi_page_collect_remote(page);
+    /* A page with as many blocks in use as when a trim last looked at it has, as a rule,
+     * nothing new to give, and collections look at every page again and again: skipping it
+     * costs no walk of its lists. */
+    if (sparse_only && page->used == page->trim_used) {
+        return 0;
+    }
+    page->trim_used = (uint16_t)page->used;
     size_t unit = trim_unit_size(page);
     size_t block_size = page->block_size;
     uint32_t capacity = mxi_atomic_load_relaxed(&page->capacity);

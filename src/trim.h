@@ -26,8 +26,8 @@
 
 /* Owner only (or a collector holding the owner out), on a small page in a queue: collects its
  * remote frees, gives back the units only free blocks overlap, and returns their bytes. With
- * `sparse_only`, a page with more than half of its carved blocks in use is left alone without
- * walking its lists. */
+ * `sparse_only`, a page with more than half of its carved blocks in use, or with as many in use
+ * as at the last look, is left alone without walking its lists. */
 size_t mxi_page_trim(mx_page_t *page, bool sparse_only);
 
 /* Owner only, when the page's free lists are empty: puts the blocks of its trimmed units back

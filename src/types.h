@@ -87,6 +87,7 @@ typedef struct MX_ALIGNED(64) mx_page {
                                through the heap's wake list */
     bool is_populating;     /* owner: carving faults memory in by the chunk (page.c) */
     uint16_t slice_index;   /* under the segment lock: first slice of the run */
+    uint16_t trim_used;     /* owner: `used` when a trim last looked at the page (trim.c) */
     uint32_t slice_count;   /* under the segment lock: slices in the run */
     _Atomic(uint32_t) trimmed; /* owner writes; any thread reads (a free checks its block
                                   against it): bit per trim unit given back (trim.h) */
