@@ -19,6 +19,7 @@
 #include "page.h"
 #include "page_queue.h"
 #include "purge.h"
+#include "trim.h"
 
 /* Pages a thread takes from the pool at a time: enough to refill a class, few enough that the
  * pool's pages spread over the threads that need them. */
@@ -188,7 +189,7 @@ size_t mxi_abandon_collect_locked(bool force, size_t *pages, size_t *trimmed)
     *pages = mxi_heap_release_empty_pages(&pool);
     pool_count(0, *pages);
     if (force) {
-        *trimmed = mxi_heap_trim_pages(&pool, /*sparse_only=*/false);
+        *trimmed = mxi_heap_trim_pages(&pool, MX_TRIM_ALL);
     }
     return 1;
 }

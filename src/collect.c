@@ -35,26 +35,29 @@
 #include "options.h"
 #include "purge.h"
 #include "remote.h"
+#include "trim.h"
 
 mx_lock_t mxi_collect_lock = MX_LOCK_INIT;
 
 /* Live heaps collected per sweep at most: one barrier serves them all. */
 #define COLLECT_BATCH 32
 
-/* A collection trims a heap (trim.h) at most once per this many purge delays: trimming walks
- * the free lists of the heap's sparse pages that changed since the last look, and a heap whose
- * thread kept going idle and receiving remote frees is collected at every sweep (a threaded
- * test of CPython's ran 30 times slower while such a heap was trimmed every time in full). */
-#define COLLECT_TRIM_EVERY_DELAYS 8
+/* A collection trims a heap (trim.h) once per idle period of its thread, when the thread has
+ * been idle for this many purge delays, and only its pages at most half in use. Trimming walks
+ * the free lists of those pages, and memory it gives back costs a page fault when used again;
+ * a thread that is only waiting for a core is idle to a sweep too. Trimming at the first
+ * collection of an idle period made larson 16B-8KiB with 8 threads on 2 cores 10 to 21%
+ * slower (8% with only pages at most an eighth in use), and trimming at every collection of a
+ * heap that kept receiving remote frees while idle made a threaded test of CPython's 30 times
+ * slower. */
+#define COLLECT_TRIM_IDLE_DELAYS 8
+#define COLLECT_TRIM_MAX_USED 4
 
-static bool collect_trim_is_due(mx_heap_t *heap, bool force, int64_t now)
+static bool collect_trim_is_pending(const mx_heap_t *heap, int64_t now)
 {
     int64_t delay = mxi_options.purge_delay_ms > 0 ? mxi_options.purge_delay_ms : 1;
-    if (!force && now - heap->trimmed_at_ms < COLLECT_TRIM_EVERY_DELAYS * delay) {
-        return false;
-    }
-    heap->trimmed_at_ms = now;
-    return true;
+    return heap->trimmed_at_ms < heap->probed_at_ms &&
+           now - heap->probed_at_ms >= COLLECT_TRIM_IDLE_DELAYS * delay;
 }
 
 enum { BARRIER_UNKNOWN, BARRIER_EXPEDITED, BARRIER_GLOBAL, BARRIER_NONE };
@@ -110,11 +113,13 @@ static bool collect_probe(mx_heap_t *heap)
 }
 
 /* A live heap is worth collecting when its thread made no allocator call for a whole sweep
- * interval, and either other threads freed into it since or it was not collected since it
- * went idle: the empty pages an idle thread kept for reuse go back too. With `force`, any live
+ * interval, and either other threads freed into it since, or it was not collected since it
+ * went idle (the empty pages an idle thread kept for reuse go back too), or its trim is due.
+ * With `force`, any live
  * heap whose thread is outside the allocator. A hinted heap of an active thread is looked at
  * again at the next sweep. */
-static bool collect_is_candidate(mx_heap_t *heap, mx_heap_t *self, bool force, bool *again)
+static bool collect_is_candidate(mx_heap_t *heap, mx_heap_t *self, bool force, int64_t now,
+                                 bool *again)
 {
     if (heap == self || heap->state != MX_HEAP_LIVE) {
         return false;
@@ -123,12 +128,16 @@ static bool collect_is_candidate(mx_heap_t *heap, mx_heap_t *self, bool force, b
     bool idle = __atomic_load_n(&heap->thread->state, __ATOMIC_ACQUIRE) == MX_THREAD_PROBED;
     if (!idle) {
         heap->idle_collected = false;
-        if (!collect_probe(heap) || !force) {
+        bool probed = collect_probe(heap);
+        if (probed) {
+            heap->probed_at_ms = now;
+        }
+        if (!probed || !force) {
             *again |= hinted;
             return false;
         }
     }
-    return force || hinted || !heap->idle_collected;
+    return force || hinted || !heap->idle_collected || collect_trim_is_pending(heap, now);
 }
 
 /* Step 1 for one heap: true if the thread's pointer now holds mxi_heap_held in its place. */
@@ -167,8 +176,9 @@ static bool collect_live_heaps(bool force, size_t *trimmed)
     mx_heap_t *held[COLLECT_BATCH];
     size_t n = 0;
     bool again = false;
+    int64_t now = mxi_now_ms();
     for (mx_heap_t *heap = mxi_heap_registry_first(); heap != NULL; heap = heap->next_all) {
-        if (!collect_is_candidate(heap, self, force, &again)) {
+        if (!collect_is_candidate(heap, self, force, now, &again)) {
             continue;
         }
         if (n == COLLECT_BATCH) {
@@ -190,8 +200,10 @@ static bool collect_live_heaps(bool force, size_t *trimmed)
             mxi_atomic_store_relaxed(&heap->remote_hint, 0);
             heap->idle_collected = true;
             collect_count(mxi_heap_release_empty_pages(heap));
-            if (collect_trim_is_due(heap, force, mxi_now_ms())) {
-                *trimmed += mxi_heap_trim_pages(heap, /*sparse_only=*/!force);
+            if (force || collect_trim_is_pending(heap, now)) {
+                heap->trimmed_at_ms = now;
+                *trimmed +=
+                    mxi_heap_trim_pages(heap, force ? MX_TRIM_ALL : COLLECT_TRIM_MAX_USED);
             }
         } else {
             again = true;

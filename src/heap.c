@@ -349,7 +349,7 @@ size_t mxi_heap_release_empty_pages(mx_heap_t *heap)
     return released;
 }
 
-size_t mxi_heap_trim_pages(mx_heap_t *heap, bool sparse_only)
+size_t mxi_heap_trim_pages(mx_heap_t *heap, unsigned max_used)
 {
     if (heap == &mxi_heap_empty) {
         return 0;
@@ -357,7 +357,7 @@ size_t mxi_heap_trim_pages(mx_heap_t *heap, bool sparse_only)
     size_t trimmed = 0;
     for (unsigned c = 1; c < MX_CLASS_COUNT; c++) {
         for (mx_page_t *page = heap->queues[c].first; page != NULL; page = page->next) {
-            trimmed += mxi_page_trim(page, sparse_only);
+            trimmed += mxi_page_trim(page, max_used);
         }
     }
     return trimmed;

@@ -92,9 +92,9 @@ MX_NOINLINE void mxi_heap_page_emptied_leave(mx_heap_t *heap, mx_page_t *page);
 size_t mxi_heap_release_empty_pages(mx_heap_t *heap);
 
 /* Owner only (or a collector holding the owner out): gives back the memory of free blocks in
- * the heap's queued pages (trim.h), or with `sparse_only` in those at least half free;
- * returns the bytes. */
-size_t mxi_heap_trim_pages(mx_heap_t *heap, bool sparse_only);
+ * the heap's queued pages with at most `max_used` eighths of their blocks in use (MX_TRIM_ALL:
+ * every page; trim.h); returns the bytes. */
+size_t mxi_heap_trim_pages(mx_heap_t *heap, unsigned max_used);
 
 /* The owner's part of a purge tick: the empty pages kept at the queue heads go back, and now
  * and then every page is walked for pages that other threads' frees emptied. */

@@ -13,6 +13,7 @@
 #include "options.h"
 #include "remote.h"
 #include "segment.h"
+#include "trim.h"
 
 static _Atomic(int64_t) purge_next_due_ms;
 
@@ -112,7 +113,7 @@ bool mxi_purge_all(void)
     bool released = mxi_collect_sweep(/*force=*/true);
     mx_heap_t *heap = mxi_heap_current();
     released |= mxi_heap_release_empty_pages(heap) != 0;
-    released |= mxi_heap_trim_pages(heap, /*sparse_only=*/false) != 0;
+    released |= mxi_heap_trim_pages(heap, MX_TRIM_ALL) != 0;
     released |= mxi_segment_purge(mxi_now_ms(), true);
     return released;
 }

@@ -99,7 +99,7 @@ static void trim_purge_units(mx_page_t *page, size_t unit, uint32_t units)
     }
 }
 
-size_t mxi_page_trim(mx_page_t *page, bool sparse_only)
+size_t mxi_page_trim(mx_page_t *page, unsigned max_used)
 {
     if (MX_SECURE || page->kind != MX_PAGE_SMALL) {
         return 0;
@@ -108,7 +108,8 @@ size_t mxi_page_trim(mx_page_t *page, bool sparse_only)
     /* A page with as many blocks in use as when a trim last looked at it has, as a rule,
      * nothing new to give, and collections look at every page again and again: skipping it
      * costs no walk of its lists. */
-    if (sparse_only && page->used == page->trim_used) {
+    bool selective = max_used < MX_TRIM_ALL;
+    if (selective && page->used == page->trim_used) {
         return 0;
     }
     page->trim_used = (uint16_t)page->used;
@@ -119,7 +120,7 @@ size_t mxi_page_trim(mx_page_t *page, bool sparse_only)
      * memory there was never touched or went back when the page was claimed. */
     size_t units = (size_t)capacity * block_size / unit;
     if (units == 0 || (size_t)(capacity - page->used) * block_size < unit ||
-        (sparse_only && page->used * 2 > capacity)) {
+        (selective && (size_t)page->used * MX_TRIM_ALL > (size_t)capacity * max_used)) {
         return 0;
     }
     MX_ASSERT_INTERNAL(capacity <= TRIM_MAX_BLOCKS && units <= TRIM_UNITS);

@@ -25,10 +25,11 @@
 #include "types.h"
 
 /* Owner only (or a collector holding the owner out), on a small page in a queue: collects its
- * remote frees, gives back the units only free blocks overlap, and returns their bytes. With
- * `sparse_only`, a page with more than half of its carved blocks in use, or with as many in use
- * as at the last look, is left alone without walking its lists. */
-size_t mxi_page_trim(mx_page_t *page, bool sparse_only);
+ * remote frees, gives back the units only free blocks overlap, and returns their bytes. Below
+ * MX_TRIM_ALL, a page with more than `max_used` eighths of its carved blocks in use, or with as
+ * many in use as at the last look, is left alone without walking its lists. */
+#define MX_TRIM_ALL 8
+size_t mxi_page_trim(mx_page_t *page, unsigned max_used);
 
 /* Owner only, when the page's free lists are empty: puts the blocks of its trimmed units back
  * on the free list, clears the page's trim state and returns true; false if nothing was

@@ -157,6 +157,8 @@ typedef struct mx_heap {
     struct mx_thread *thread; /* its state is read and probed with __atomic builtins */
     bool idle_collected;      /* under the collect lock: collected since its thread went idle */
     int64_t trimmed_at_ms;    /* under the collect lock: when a collection last trimmed it */
+    int64_t probed_at_ms;     /* under the collect lock: when a sweep last found its thread
+                                 outside the allocator and marked it, where its idle time began */
     int64_t walked_at_ms;     /* owner: when a purge tick last walked all of its pages */
     unsigned switches_since_tick; /* owner: page switches since it last looked at the clock */
     uint64_t claimed_classes[2];  /* owner: bit per size class it has claimed a page for */

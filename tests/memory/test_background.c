@@ -4,8 +4,9 @@
  * Without the option the same child keeps the memory the whole time (nobody purges: the
  * retain limit is set high so no budget interferes) and has no thread besides its own. A fork
  * child of a process with the thread gets a thread of its own on its first allocation slow
- * path, and both processes exit cleanly. And the thread keeps the purge delay: nothing goes
- * back before it. */
+ * path, and both processes exit cleanly. The thread keeps the purge delay: nothing goes
+ * back before it. And it trims the pages an idle thread keeps a few live blocks in, which
+ * without it stay resident. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -41,16 +42,10 @@ static long thread_count(void)
     return stat("/proc/self/task", &st) == 0 ? (long)st.st_nlink - 2 : -1;
 }
 
-/* Prints "<peak> <lowest resident while asleep> <ms until it fell under 4 MiB or -1>
- * <threads>". Only nanosleep and /proc reads after the frees: no allocator call. */
-static void child_work(void)
+/* Prints "<peak> <lowest resident while asleep> <ms until it fell under `bar` or -1>
+ * <threads>". Only nanosleep and /proc reads: no allocator call. */
+static void report_while_asleep(size_t baseline, size_t peak, size_t bar)
 {
-    size_t baseline = mx_test_rss_bytes();
-    enum { MAX_BLOCKS = 4096 };
-    static void *blocks[MAX_BLOCKS];
-    size_t n = mx_test_fill_working_set(blocks, MAX_BLOCKS, WORKING_SET, 1 << 10, 256 << 10, 99);
-    size_t peak = mx_test_rss_above(baseline);
-    mx_test_free_all(blocks, n);
     int64_t start = now_ms();
     int64_t fell = -1;
     size_t lowest = peak;
@@ -59,11 +54,50 @@ static void child_work(void)
         nanosleep(&ts, NULL);
         size_t rss = mx_test_rss_above(baseline);
         lowest = rss < lowest ? rss : lowest;
-        if (fell < 0 && rss < 4 * MIB) {
+        if (fell < 0 && rss < bar) {
             fell = now_ms() - start;
         }
     }
     printf("%zu %zu %lld %ld\n", peak, lowest, (long long)fell, thread_count());
+}
+
+static void child_work(void)
+{
+    size_t baseline = mx_test_rss_bytes();
+    enum { MAX_BLOCKS = 4096 };
+    static void *blocks[MAX_BLOCKS];
+    size_t n = mx_test_fill_working_set(blocks, MAX_BLOCKS, WORKING_SET, 1 << 10, 256 << 10, 99);
+    size_t peak = mx_test_rss_above(baseline);
+    mx_test_free_all(blocks, n);
+    report_while_asleep(baseline, peak, 4 * MIB);
+}
+
+/* Pages that keep every 64th block of 256 bytes: three OS pages in four hold only free blocks,
+ * and only trimming the pages in use (src/trim.h) gives them back, after the thread has been
+ * idle for a while. */
+#define SPARSE_SIZE 256
+#define SPARSE_KEEP 64
+#define SPARSE_BLOCKS (64 * MIB / SPARSE_SIZE)
+#define SPARSE_BAR (24 * MIB)
+
+static void child_sparse(void)
+{
+    static void *blocks[SPARSE_BLOCKS];
+    size_t baseline = mx_test_rss_bytes();
+    for (size_t i = 0; i < SPARSE_BLOCKS; i++) {
+        blocks[i] = malloc(SPARSE_SIZE);
+        if (blocks[i] == NULL) {
+            exit(3);
+        }
+        memset(blocks[i], 1, SPARSE_SIZE);
+    }
+    size_t peak = mx_test_rss_above(baseline);
+    for (size_t i = 0; i < SPARSE_BLOCKS; i++) {
+        if (i % SPARSE_KEEP != 0) {
+            free(blocks[i]);
+        }
+    }
+    report_while_asleep(baseline, peak, SPARSE_BAR);
 }
 
 static void child_fork(void)
@@ -102,7 +136,7 @@ static bool run_child_delay(const char *mode, bool background, const char *delay
     }
     r->peak = (size_t)peak;
     r->lowest = (size_t)lowest;
-    printf("%s, %s, delay %3s ms: peak %6.1f MiB, lowest while asleep %6.1f MiB, under 4 MiB "
+    printf("%s, %s, delay %3s ms: peak %6.1f MiB, lowest while asleep %6.1f MiB, under the bar "
            "after %lld ms, %ld thread(s)\n",
            mode, background ? "background" : "no background", delay, (double)r->peak / MIB,
            (double)r->lowest / MIB, r->fell_ms, r->threads);
@@ -156,11 +190,34 @@ static void test_background_keeps_the_purge_delay(void **state)
     assert_true(r.fell_ms < DEADLINE_MS);
 }
 
+static void test_background_trims_pages_of_idle_thread(void **state)
+{
+    (void)state;
+    result_t r;
+    assert_true(run_child("sparse", true, &r));
+    assert_true(r.peak >= 60 * MIB);
+    assert_true(r.fell_ms >= 0);
+    assert_int_equal(r.threads, 2);
+}
+
+static void test_without_background_pages_stay(void **state)
+{
+    (void)state;
+    result_t r;
+    assert_true(run_child("sparse", false, &r));
+    assert_true(r.peak >= 60 * MIB);
+    assert_true(r.lowest >= 48 * MIB);
+}
+
 int main(int argc, char **argv)
 {
     self_path = argv[0];
     if (argc > 1 && strcmp(argv[1], "work") == 0) {
         child_work();
+        return 0;
+    }
+    if (argc > 1 && strcmp(argv[1], "sparse") == 0) {
+        child_sparse();
         return 0;
     }
     if (argc > 1 && strcmp(argv[1], "fork") == 0) {
@@ -171,6 +228,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_without_background_no_thread_and_no_purge),
         cmocka_unit_test(test_background_after_fork),
         cmocka_unit_test(test_background_keeps_the_purge_delay),
+        cmocka_unit_test(test_background_trims_pages_of_idle_thread),
+        cmocka_unit_test(test_without_background_pages_stay),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,7 +9,10 @@
  * also spawn short-lived children that allocate, leave blocks in the slots and exit, so heaps are
  * abandoned and their pages adopted or freed into while the rest keeps running, and now and then
  * fork: the child, a copy taken while the other workers were mid-operation, must still allocate,
- * reallocate and free (its own blocks and copies of the parent's) and exit cleanly.
+ * reallocate and free (its own blocks and copies of the parent's) and exit cleanly. Now and then
+ * a worker calls malloc_trim, which trims its own pages and those of every worker outside the
+ * allocator at that moment (src/trim.h) while the others go on allocating from and freeing into
+ * them.
  *
  * Blocks carry no header: the slot's side table keeps size and tag, and the block holds a pattern
  * derived from its address and tag (mx_test_fill), checked before every free and realloc. A
@@ -418,6 +421,10 @@ static void *worker_main(void *arg)
         /* Once half-way through for certain (short runs too), and now and then besides. */
         if (op == w->ops / 2 || mx_test_rng_range(&w->rng, 0, 19999) == 0) {
             fork_and_check(w);
+            continue;
+        }
+        if (op == w->ops / 4 || mx_test_rng_range(&w->rng, 0, 19999) == 0) {
+            malloc_trim(0);
             continue;
         }
         size_t slot_index = (size_t)mx_test_rng_range(&w->rng, 0, SLOT_COUNT - 1);
