@@ -47,9 +47,9 @@ mx_lock_t mxi_collect_lock = MX_LOCK_INIT;
  * the free lists of those pages, and memory it gives back costs a page fault when used again;
  * a thread that is only waiting for a core is idle to a sweep too. Trimming at the first
  * collection of an idle period made larson 16B-8KiB with 8 threads on 2 cores 10 to 21%
- * slower (8% with only pages at most an eighth in use), and trimming at every collection of a
- * heap that kept receiving remote frees while idle made a threaded test of CPython's 30 times
- * slower. */
+ * slower (10% even with only pages at most an eighth in use), and trimming at every
+ * collection of a heap that kept receiving remote frees while idle made a threaded test of
+ * CPython's 30 times slower. */
 #define COLLECT_TRIM_IDLE_DELAYS 8
 #define COLLECT_TRIM_MAX_USED 4
 
@@ -115,9 +115,8 @@ static bool collect_probe(mx_heap_t *heap)
 /* A live heap is worth collecting when its thread made no allocator call for a whole sweep
  * interval, and either other threads freed into it since, or it was not collected since it
  * went idle (the empty pages an idle thread kept for reuse go back too), or its trim is due.
- * With `force`, any live
- * heap whose thread is outside the allocator. A hinted heap of an active thread is looked at
- * again at the next sweep. */
+ * With `force`, any live heap whose thread is outside the allocator. A hinted heap of an
+ * active thread is looked at again at the next sweep. */
 static bool collect_is_candidate(mx_heap_t *heap, mx_heap_t *self, bool force, int64_t now,
                                  bool *again)
 {
