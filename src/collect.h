@@ -16,9 +16,9 @@
  * remote frees went into it or it was not collected since it went idle (with `force`: every
  * live heap whose thread is outside the allocator), and the pool of exited threads' pages if
  * remote frees went into it (always with `force`). At most one sweep runs at a time: a call
- * that finds one running returns at once, a forced one waits for it. Collecting a heap also
- * trims its pages (trim.h). Returns true if that trimming gave memory back. Call with no lock
- * held. */
+ * that finds one running returns at once, a forced one waits for it. A collection also trims
+ * a heap whose thread has been idle long enough, and with `force` every heap it collects and
+ * the pool (trim.h). Returns true if trimming gave memory back. Call with no lock held. */
 bool mxi_collect_sweep(bool force);
 
 /* Chooses the barrier a sweep uses and registers for it; called once at load time. */

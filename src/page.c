@@ -27,7 +27,8 @@ uintptr_t mxi_page_make_key(const mx_page_t *page)
 void mxi_page_corrupt(const mx_page_t *page, const void *block)
 {
     (void)page;
-    mxi_fatal("malloc", "corrupted free list: bad link", block, " (heap overflow or use after free?)");
+    mxi_fatal("malloc", "corrupted free list: bad link", block,
+              " (heap overflow or use after free?)");
 }
 
 void mxi_page_init_small(mx_page_t *page, mx_heap_t *heap, unsigned class_index)
@@ -169,8 +170,9 @@ uint32_t mxi_page_collect_remote(mx_page_t *page)
 }
 
 /* Owner only: used + |free| + |local_free| + blocks over trimmed units == capacity (remote
- * frees not yet collected are still counted in used), and every link lies on the block grid. A link off the grid is the
- * program's doing (a write after free), not ours, and is reported as malloc would report it. */
+ * frees not yet collected are still counted in used), and every link lies on the block grid.
+ * A link off the grid is the program's doing (a write after free), not ours, and is reported
+ * as malloc would report it. */
 static bool page_list_check(const mx_page_t *page, const mx_block_t *list, uint32_t *count)
 {
     for (; list != NULL; list = mxi_block_next(page, list)) {

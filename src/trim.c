@@ -29,6 +29,11 @@ static size_t trim_unit_size(const mx_page_t *page)
     return unit;
 }
 
+static size_t trim_block_index(const mx_page_t *page, const mx_block_t *block)
+{
+    return (size_t)((const uint8_t *)block - page->start) / page->block_size;
+}
+
 /* The units block `index` overlaps, as a mask. */
 static uint32_t trim_units_of(const mx_page_t *page, size_t unit, size_t index)
 {
@@ -43,7 +48,7 @@ bool mxi_page_block_is_trimmed(const mx_page_t *page, const mx_block_t *block)
     if (trimmed == 0) {
         return false;
     }
-    size_t index = (size_t)((const uint8_t *)block - page->start) / page->block_size;
+    size_t index = trim_block_index(page, block);
     return (trim_units_of(page, trim_unit_size(page), index) & trimmed) != 0;
 }
 
@@ -77,7 +82,7 @@ static void trim_mark_list(const mx_page_t *page, const mx_block_t *list, uint64
         if (n >= capacity || !mxi_page_is_block_start(page, list)) {
             mxi_page_corrupt(page, list);
         }
-        size_t index = (size_t)((const uint8_t *)list - page->start) / page->block_size;
+        size_t index = trim_block_index(page, list);
         map[index / 64] |= (uint64_t)1 << (index % 64);
         list = mxi_block_next(page, list);
     }
