@@ -32,6 +32,7 @@ static mx_heap_t *spare_list;
  * list and never a thread's heap. */
 static mx_heap_t pool = {
     .direct = {[0 ... MX_DIRECT_COUNT - 1] = &mxi_page_empty},
+    .direct_medium = {[0 ... MX_DIRECT_MEDIUM_COUNT - 1] = &mxi_page_empty},
     .state = MX_HEAP_ABANDONED,
 };
 

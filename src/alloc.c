@@ -61,10 +61,10 @@ void *mxi_alloc_large(size_t size, size_t alignment)
 
 void *mxi_alloc_slow(mx_heap_t *heap, size_t size)
 {
-    /* Medium sizes come here on every call, as the direct table stops at MX_SMALL_MAX: serve
-     * them first, from the head of their queue, before the checks for rarer cases. A thread
-     * without a heap, or held by a collector, has empty queues and falls through to them. */
-    if (MX_LIKELY(size - (MX_SMALL_MAX + 1) < MX_MEDIUM_MAX - MX_SMALL_MAX)) {
+    /* Medium sizes above the direct tables come here on every call: serve them first, from the
+     * head of their queue, before the checks for rarer cases. A thread without a heap, or held
+     * by a collector, has empty queues and falls through to them. */
+    if (MX_LIKELY(size - (MX_DIRECT_MEDIUM_MAX + 1) < MX_MEDIUM_MAX - MX_DIRECT_MEDIUM_MAX)) {
         mx_page_t *page = heap->queues[mxi_size_class_of(size)].first;
         if (MX_LIKELY(page != NULL && page->free != NULL)) {
             return mxi_page_pop(page);

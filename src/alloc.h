@@ -1,5 +1,6 @@
 /* malloc's fast path, inline so that the public entry points are a leaf function: TLS load,
- * direct-table load, pop, count, return. Everything else is the noinline mxi_alloc_slow. */
+ * direct-table load, pop, count, return, for sizes up to MX_DIRECT_MEDIUM_MAX. Everything else
+ * is the noinline mxi_alloc_slow. */
 #ifndef MX_ALLOC_H
 #define MX_ALLOC_H
 
@@ -10,39 +11,50 @@
 #include "heap.h"
 #include "page.h"
 
-/* Every request that the direct table cannot serve from a page with a free block: medium and
- * large sizes, an empty page, a thread without a heap yet. Sets errno on failure. */
+/* Every request that the direct tables cannot serve from a page with a free block: sizes above
+ * MX_DIRECT_MEDIUM_MAX, an empty page, a thread without a heap yet. Sets errno on failure. */
 MX_NOINLINE void *mxi_alloc_slow(mx_heap_t *heap, size_t size);
 /* The same for a public entry point: also leaves the allocator (mxi_leave) before returning,
  * so the fast path reaches it by a tail jump and needs no stack frame. */
 MX_NOINLINE void *mxi_alloc_slow_leave(mx_heap_t *heap, size_t size);
+
+/* Pops a block from the page a direct table gave for `size`, or goes to the slow path. */
+MX_INLINE void *mxi_alloc_from_direct(mx_heap_t *heap, mx_page_t *page, size_t size, bool leaves)
+{
+    mx_block_t *block = page->free;
+    if (MX_UNLIKELY(block == NULL)) {
+        /* The owner's own frees are the usual refill, and taking them is two moves: done here,
+         * on the branch already taken, it costs the common path nothing and spares a loop of
+         * malloc/free pairs a slow-path call every few pairs. */
+        block = page->local_free;
+        if (block == NULL) {
+            return leaves ? mxi_alloc_slow_leave(heap, size) : mxi_alloc_slow(heap, size);
+        }
+        page->free = block;
+        page->local_free = NULL;
+    }
+    block = mxi_page_pop(page);
+    if (leaves) {
+        mxi_leave();
+    }
+    return block;
+}
 
 /* `leaves`: called from a public entry point after mxi_enter, whose mxi_leave it does on every
  * way out; internal callers (realloc, calloc, aligned) pass false and are inside one already. */
 MX_INLINE void *mxi_alloc_fast(size_t size, bool leaves)
 {
     mx_heap_t *heap = mxi_heap_tls();
+    mx_page_t *page;
     if (MX_LIKELY(size <= MX_SMALL_MAX)) {
-        mx_page_t *page = heap->direct[(size + MX_MIN_BLOCK - 1) / MX_MIN_BLOCK];
-        mx_block_t *block = page->free;
-        if (MX_UNLIKELY(block == NULL)) {
-            /* The owner's own frees are the usual refill, and taking them is two moves: done
-             * here, on the branch already taken, it costs the common path nothing and spares a
-             * loop of malloc/free pairs a slow-path call every few pairs. */
-            block = page->local_free;
-            if (block == NULL) {
-                return leaves ? mxi_alloc_slow_leave(heap, size) : mxi_alloc_slow(heap, size);
-            }
-            page->free = block;
-            page->local_free = NULL;
-        }
-        block = mxi_page_pop(page);
-        if (leaves) {
-            mxi_leave();
-        }
-        return block;
+        page = heap->direct[(size + MX_MIN_BLOCK - 1) / MX_MIN_BLOCK];
+    } else if (size <= MX_DIRECT_MEDIUM_MAX) {
+        page = heap->direct_medium[(size + ((size_t)1 << MX_DIRECT_MEDIUM_SHIFT) - 1) >>
+                                   MX_DIRECT_MEDIUM_SHIFT];
+    } else {
+        return leaves ? mxi_alloc_slow_leave(heap, size) : mxi_alloc_slow(heap, size);
     }
-    return leaves ? mxi_alloc_slow_leave(heap, size) : mxi_alloc_slow(heap, size);
+    return mxi_alloc_from_direct(heap, page, size, leaves);
 }
 
 MX_INLINE void *mxi_alloc(size_t size)

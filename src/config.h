@@ -41,6 +41,13 @@
 #define MX_SMALL_MAX 1024
 #define MX_DIRECT_COUNT (MX_SMALL_MAX / MX_MIN_BLOCK + 1)
 
+/* Medium requests up to this size have a direct table too, in steps of 128 bytes: every class
+ * boundary between MX_SMALL_MAX and it is a multiple of the step, so a step maps to one class.
+ * It covers the medium sizes programs ask for most, and keeps the table at a kilobyte. */
+#define MX_DIRECT_MEDIUM_MAX ((size_t)16 << 10)
+#define MX_DIRECT_MEDIUM_SHIFT 7
+#define MX_DIRECT_MEDIUM_COUNT ((MX_DIRECT_MEDIUM_MAX >> MX_DIRECT_MEDIUM_SHIFT) + 1)
+
 /* Size classes: 8 bytes, multiples of 16 up to 256, then eight classes per doubling (12.5%
  * apart) up to MX_MEDIUM_MAX. */
 #define MX_LINEAR_MAX 256
@@ -70,6 +77,8 @@ static_assert(MX_EXTEND_POPULATE_SIZE / MX_SMALL_MAX <= MX_EXTEND_SIZE / MX_MIN_
 
 static_assert(MX_SEGMENT_SIZE % MX_SLICE_SIZE == 0, "slices tile a segment");
 static_assert(MX_SMALL_MAX <= MX_LINEAR_MAX * 4, "direct table stays small");
+static_assert((MX_SMALL_MAX / MX_CLASSES_PER_DOUBLING) % ((size_t)1 << MX_DIRECT_MEDIUM_SHIFT) == 0,
+              "medium class boundaries are multiples of the medium direct step");
 static_assert(MX_MEDIUM_MAX * 8 <= MX_LARGE_MAX, "medium pages fit a segment comfortably");
 static_assert(MX_LARGE_MAX <= MX_SEGMENT_SIZE / 2, "large pages fit a segment");
 static_assert((MX_ALIGNMENT & (MX_ALIGNMENT - 1)) == 0, "alignment is a power of two");

@@ -29,10 +29,12 @@ mx_page_t mxi_page_empty;
 
 mx_heap_t mxi_heap_empty = {
     .direct = {[0 ... MX_DIRECT_COUNT - 1] = &mxi_page_empty},
+    .direct_medium = {[0 ... MX_DIRECT_MEDIUM_COUNT - 1] = &mxi_page_empty},
 };
 
 mx_heap_t mxi_heap_held = {
     .direct = {[0 ... MX_DIRECT_COUNT - 1] = &mxi_page_empty},
+    .direct_medium = {[0 ... MX_DIRECT_MEDIUM_COUNT - 1] = &mxi_page_empty},
 };
 
 mx_heap_t *mxi_heap_current(void)
@@ -84,6 +86,9 @@ void mxi_heap_reset(mx_heap_t *heap)
     memset(heap->queues, 0, sizeof(heap->queues));
     for (size_t i = 0; i < MX_DIRECT_COUNT; i++) {
         heap->direct[i] = &mxi_page_empty;
+    }
+    for (size_t i = 0; i < MX_DIRECT_MEDIUM_COUNT; i++) {
+        heap->direct_medium[i] = &mxi_page_empty;
     }
     heap->parked = NULL;
     mxi_atomic_store_relaxed(&heap->wake, NULL);

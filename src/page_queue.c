@@ -1,6 +1,6 @@
-/* Page queues (see page_queue.h). Owner-only. Invariant: for every class c served by the direct
- * table, heap->direct[i] == queues[c].first (or &mxi_page_empty when the queue is empty) for
- * each index i whose sizes map to c. */
+/* Page queues (see page_queue.h). Owner-only. Invariant: for every class c served by a direct
+ * table, heap->direct[i] (or direct_medium[i]) == queues[c].first (or &mxi_page_empty when the
+ * queue is empty) for each index i whose sizes map to c. */
 #include "page_queue.h"
 
 #include "heap.h"
@@ -9,16 +9,22 @@
 static void queue_set_direct(mx_heap_t *heap, unsigned class_index)
 {
     size_t block = mxi_size_class_block_size(class_index);
-    if (block > MX_SMALL_MAX) {
+    if (block > MX_DIRECT_MEDIUM_MAX) {
         return;
     }
-    size_t lo =
-        class_index == 1 ? 0 : mxi_size_class_block_size(class_index - 1) / MX_MIN_BLOCK + 1;
-    size_t hi = block / MX_MIN_BLOCK;
+    size_t below = class_index == 1 ? 0 : mxi_size_class_block_size(class_index - 1);
     mx_page_t *first = heap->queues[class_index].first;
     mx_page_t *target = first != NULL ? first : &mxi_page_empty;
-    for (size_t i = lo; i <= hi; i++) {
-        heap->direct[i] = target;
+    if (block <= MX_SMALL_MAX) {
+        for (size_t i = class_index == 1 ? 0 : below / MX_MIN_BLOCK + 1; i <= block / MX_MIN_BLOCK;
+             i++) {
+            heap->direct[i] = target;
+        }
+        return;
+    }
+    for (size_t i = (below >> MX_DIRECT_MEDIUM_SHIFT) + 1; i <= block >> MX_DIRECT_MEDIUM_SHIFT;
+         i++) {
+        heap->direct_medium[i] = target;
     }
 }
 

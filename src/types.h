@@ -143,6 +143,8 @@ typedef enum mx_heap_state {
  * only ever recycled. */
 typedef struct mx_heap {
     mx_page_t *direct[MX_DIRECT_COUNT]; /* (size + 7) / 8 -> page to pop from */
+    mx_page_t *direct_medium[MX_DIRECT_MEDIUM_COUNT]; /* (size + 127) / 128 -> page, for sizes
+                                                         above MX_SMALL_MAX */
     mx_page_queue_t queues[MX_CLASS_COUNT];
     mx_page_t *parked;        /* full pages, off the queues until a free arrives */
     uint8_t state;            /* under the abandon lock: mx_heap_state_t */

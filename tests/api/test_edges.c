@@ -404,16 +404,51 @@ static void test_usable_size(void **state)
     (void)state;
     assert_int_equal(malloc_usable_size(NULL), 0);
     assert_int_equal(mx_usable_size(NULL), 0);
-    for (size_t size = 0; size <= 4096; size++) {
+    for (size_t size = 0; size <= 17 * KIB; size++) {
         check_usable(size, 4);
     }
-    for (size_t size = 4097; size <= 64 * MIB; size = size * 3 / 2 + 1) {
+    for (size_t size = 17 * KIB + 1; size <= 64 * MIB; size = size * 3 / 2 + 1) {
         check_usable(size, 2);
     }
     for (size_t size = 8 * KIB; size <= 64 * MIB; size *= 2) {
         check_usable(size - 1, 2);
         check_usable(size, 2);
         check_usable(size + 1, 2);
+    }
+}
+
+/* Every size up to past the direct tables (small and medium) gets the smallest block that holds
+ * it: a size whose predecessor's block would hold it shares that block size. An index into the
+ * wrong entry of a direct table shows as a smaller block (check_usable) or a larger one (here).
+ * The second pass runs with a live block in every class, so every entry points at a page. */
+#define TIGHT_MAX (17 * KIB)
+#define TIGHT_CLASSES_MAX 256
+
+static void test_usable_size_is_tight(void **state)
+{
+    (void)state;
+    void *kept[TIGHT_CLASSES_MAX];
+    size_t kept_count = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        size_t previous = 0;
+        for (size_t size = 1; size <= TIGHT_MAX; size++) {
+            void *p = malloc(size);
+            assert_non_null(p);
+            size_t usable = malloc_usable_size(p);
+            if (previous >= size && usable != previous) {
+                fail_msg("pass %d: malloc(%zu) has %zu usable bytes, malloc(%zu) %zu", pass, size,
+                         usable, size - 1, previous);
+            }
+            if (pass == 0 && usable != previous && kept_count < TIGHT_CLASSES_MAX) {
+                kept[kept_count++] = p;
+            } else {
+                free(p);
+            }
+            previous = usable;
+        }
+    }
+    for (size_t i = 0; i < kept_count; i++) {
+        free(kept[i]);
     }
 }
 
@@ -839,6 +874,7 @@ int main(void)
         cmocka_unit_test(test_valloc_pvalloc),
         cmocka_unit_test(test_bad_alignments),
         cmocka_unit_test(test_usable_size),
+        cmocka_unit_test(test_usable_size_is_tight),
         cmocka_unit_test(test_realloc_keeps_contents),
         cmocka_unit_test(test_realloc_null_is_malloc),
         cmocka_unit_test(test_realloc_zero_frees),
