@@ -28,7 +28,14 @@ MX_INLINE void *mxi_alloc_from_direct(mx_heap_t *heap, mx_page_t *page, size_t s
          * malloc/free pairs a slow-path call every few pairs. */
         block = page->local_free;
         if (block == NULL) {
-            return leaves ? mxi_alloc_slow_leave(heap, size) : mxi_alloc_slow(heap, size);
+            if (!mxi_page_has_fresh_now(page)) {
+                return leaves ? mxi_alloc_slow_leave(heap, size) : mxi_alloc_slow(heap, size);
+            }
+            block = mxi_page_take_fresh(page);
+            if (leaves) {
+                mxi_leave();
+            }
+            return block;
         }
         page->free = block;
         page->local_free = NULL;

@@ -61,8 +61,8 @@
 /* Largest request we try to satisfy; beyond it ENOMEM without asking the OS. */
 #define MX_MAX_REQUEST ((size_t)1 << 46)
 
-/* A fresh page is carved into blocks this many bytes at a time, so untouched memory is never
- * faulted in. */
+/* MALLOCX_SECURE builds carve a fresh page into blocks (in shuffled order) this many bytes at a
+ * time, so untouched memory is never faulted in; other builds hand fresh blocks out uncarved. */
 #define MX_EXTEND_SIZE ((size_t)4 << 10)
 /* The same for a page whose carving faults its memory in first (page.c). */
 #define MX_EXTEND_POPULATE_SIZE ((size_t)32 << 10)

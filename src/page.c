@@ -132,13 +132,6 @@ static void page_extend(mx_page_t *page)
     mxi_atomic_store_relaxed(&page->capacity, capacity + (uint32_t)count);
 }
 
-/* Pages of blocks over an OS page hand fresh blocks out one at a time (mxi_page_take_fresh);
- * MALLOCX_SECURE builds carve them, in shuffled order. */
-static bool page_is_lazy(const mx_page_t *page)
-{
-    return !MX_SECURE && page->block_size > MX_EXTEND_SIZE;
-}
-
 /* Remote frees join whichever owner list is empty, so no list is walked; only when both are
  * in use (rare: collection is called when `free` ran out, or to find empty pages) is the shorter
  * of the two walked, bounded by capacity. */
@@ -213,27 +206,10 @@ bool mxi_page_refill(mx_page_t *page)
         return true;
     }
     if (mxi_atomic_load_relaxed(&page->capacity) < page->reserved) {
-        if (!page_is_lazy(page)) {
+        if (!mxi_page_is_lazy(page)) {
             page_extend(page);
         }
         return true;
     }
     return false;
-}
-
-/* Blocks larger than an OS page are handed out one at a time without being carved: carving
- * writes a link into each block, and where the memory had never been touched (fresh, purged,
- * or the untouched part of an earlier large block) that was a page fault inside malloc, a
- * microsecond or more (most of bench/latency's mallocs slower than 1 us). The program touches
- * the block anyway; the fault now happens there. Whatever the block's link word holds (zero,
- * or a link an earlier page left) does not decode to a link under this page's key (see
- * mxi_page_make_key), so the block counts as allocated. MALLOCX_SECURE builds carve in
- * shuffled order instead. */
-mx_block_t *mxi_page_take_fresh(mx_page_t *page)
-{
-    uint32_t capacity = mxi_atomic_load_relaxed(&page->capacity);
-    MX_ASSERT_INTERNAL(page_is_lazy(page) && page->free == NULL && capacity < page->reserved);
-    mxi_atomic_store_relaxed(&page->capacity, capacity + 1);
-    page->used++;
-    return (mx_block_t *)(page->start + (size_t)capacity * page->block_size);
 }

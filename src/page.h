@@ -90,8 +90,37 @@ void mxi_page_init_small(mx_page_t *page, struct mx_heap *heap, unsigned class_i
  * is non-empty, or (a lazy page) mxi_page_take_fresh has a block to hand out. */
 bool mxi_page_refill(mx_page_t *page);
 
-/* A lazy page whose free list is empty: hands out its next fresh block without touching it. */
-mx_block_t *mxi_page_take_fresh(mx_page_t *page);
+/* A lazy page hands its fresh blocks out one at a time, uncarved: carving writes a link into
+ * every block, and where the memory had never been touched (fresh, purged, or the untouched
+ * part of an earlier page) each OS page of it was a page fault inside malloc, a microsecond or
+ * more. The program touches the block anyway, and the fault happens there. Whatever the block's
+ * link word holds (zero, or a link an earlier page left) does not decode to a link under this
+ * page's key (see mxi_page_make_key), so the block counts as allocated. Pages that fault their
+ * memory in by the chunk (is_populating) carve instead, as do MALLOCX_SECURE builds, which carve
+ * in shuffled order. */
+MX_INLINE bool mxi_page_is_lazy(const mx_page_t *page)
+{
+    return !MX_SECURE && !page->is_populating;
+}
+
+/* True if a malloc may take a fresh block now: blocks freed into the page (by other threads, or
+ * given back by a trim) are reused first. The caller found free and local_free empty. */
+MX_INLINE bool mxi_page_has_fresh_now(const mx_page_t *page)
+{
+    return mxi_page_is_lazy(page) &&
+           mxi_atomic_load_relaxed(&page->capacity) < page->reserved &&
+           mxi_atomic_load_relaxed(&page->thread_free) == 0 &&
+           mxi_atomic_load_relaxed(&page->trimmed) == 0;
+}
+
+/* Hands out a lazy page's next fresh block without touching it; the page has one left. */
+MX_INLINE mx_block_t *mxi_page_take_fresh(mx_page_t *page)
+{
+    uint32_t capacity = mxi_atomic_load_relaxed(&page->capacity);
+    mxi_atomic_store_relaxed(&page->capacity, capacity + 1);
+    page->used++;
+    return (mx_block_t *)(page->start + (size_t)capacity * page->block_size);
+}
 
 /* The page invariants of types.h, for MX_ASSERT_EXPENSIVE. */
 bool mxi_page_check(const mx_page_t *page);

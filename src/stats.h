@@ -27,8 +27,8 @@ typedef struct mx_class_stats {
     size_t page_count;
     size_t used_count;   /* blocks the program holds */
     size_t remote_count; /* blocks freed by other threads, not collected by the owner yet */
-    size_t carved_count; /* blocks carved out of the pages so far; the rest of the pages is
-                            untouched */
+    size_t carved_count; /* blocks the pages have handed out fresh or carved so far; malloc has
+                            not touched the rest of the pages */
 } mx_class_stats_t;
 
 /* Fills *stats, and classes[0 .. MX_CLASS_COUNT-1] unless classes is NULL. Never allocates. */
