@@ -41,18 +41,22 @@
 #define MX_SMALL_MAX 1024
 #define MX_DIRECT_COUNT (MX_SMALL_MAX / MX_MIN_BLOCK + 1)
 
-/* Medium requests up to this size have a direct table too, in steps of 128 bytes: every class
+/* Medium requests up to this size have a direct table too, in steps of 64 bytes: every class
  * boundary between MX_SMALL_MAX and it is a multiple of the step, so a step maps to one class.
- * It covers the medium sizes programs ask for most, and keeps the table at a kilobyte. */
+ * It covers the medium sizes programs ask for most, and keeps the table at two kilobytes. */
 #define MX_DIRECT_MEDIUM_MAX ((size_t)16 << 10)
-#define MX_DIRECT_MEDIUM_SHIFT 7
+#define MX_DIRECT_MEDIUM_SHIFT 6
 #define MX_DIRECT_MEDIUM_COUNT ((MX_DIRECT_MEDIUM_MAX >> MX_DIRECT_MEDIUM_SHIFT) + 1)
 
 /* Size classes: 8 bytes, multiples of 16 up to 256, then eight classes per doubling (12.5%
- * apart) up to MX_MEDIUM_MAX. */
+ * apart) up to MX_MEDIUM_MAX. From MX_SPLIT_MIN on, the first class of each doubling is split
+ * in two, at a sixteenth above the power of two: programs often ask for a power of two plus a
+ * small header (sqlite3: 1,032 and 4,104 bytes, which the class 12.5% up wasted 11% of). */
 #define MX_LINEAR_MAX 256
 #define MX_CLASSES_PER_DOUBLING 8
 #define MX_MEDIUM_MAX ((size_t)128 << 10)
+#define MX_SPLIT_MIN ((size_t)1 << 10)
+#define MX_SPLIT_DOUBLINGS 7 /* from MX_SPLIT_MIN to MX_MEDIUM_MAX */
 
 /* Above MX_MEDIUM_MAX each block gets a page (slice run) of its own; above MX_LARGE_MAX it gets
  * a mapping of its own (a huge segment), which realloc can grow with mremap. */
@@ -77,8 +81,10 @@ static_assert(MX_EXTEND_POPULATE_SIZE / MX_SMALL_MAX <= MX_EXTEND_SIZE / MX_MIN_
 
 static_assert(MX_SEGMENT_SIZE % MX_SLICE_SIZE == 0, "slices tile a segment");
 static_assert(MX_SMALL_MAX <= MX_LINEAR_MAX * 4, "direct table stays small");
-static_assert((MX_SMALL_MAX / MX_CLASSES_PER_DOUBLING) % ((size_t)1 << MX_DIRECT_MEDIUM_SHIFT) == 0,
+static_assert((MX_SPLIT_MIN / 16) % ((size_t)1 << MX_DIRECT_MEDIUM_SHIFT) == 0,
               "medium class boundaries are multiples of the medium direct step");
+static_assert(MX_SPLIT_MIN << MX_SPLIT_DOUBLINGS == MX_MEDIUM_MAX, "split doublings counted");
+static_assert(MX_SPLIT_MIN >= MX_LINEAR_MAX * 4, "split classes start past the linear ones");
 static_assert(MX_MEDIUM_MAX * 8 <= MX_LARGE_MAX, "medium pages fit a segment comfortably");
 static_assert(MX_LARGE_MAX <= MX_SEGMENT_SIZE / 2, "large pages fit a segment");
 static_assert((MX_ALIGNMENT & (MX_ALIGNMENT - 1)) == 0, "alignment is a power of two");

@@ -452,6 +452,26 @@ static void test_usable_size_is_tight(void **state)
     }
 }
 
+/* A power of two from 1 KiB to 64 KiB plus a small header (sqlite3 asks for 1,032 and 4,104
+ * bytes) gets a block at most a sixteenth over the power of two, not the class 12.5% up. */
+static void test_usable_size_power_of_two_plus_header(void **state)
+{
+    (void)state;
+    static const size_t headers[] = {1, 8, 16, 40, 64};
+    for (size_t power = KIB; power <= 64 * KIB; power *= 2) {
+        for (size_t i = 0; i < sizeof(headers) / sizeof(headers[0]); i++) {
+            size_t size = power + headers[i];
+            void *p = malloc(size);
+            assert_non_null(p);
+            size_t usable = malloc_usable_size(p);
+            free(p);
+            if (usable < size || usable > power + power / 16) {
+                fail_msg("malloc(%zu) has %zu usable bytes", size, usable);
+            }
+        }
+    }
+}
+
 /* ---- realloc ---- */
 
 /* Reallocs *p (holding `old` bytes filled with tag *tag) to `size`, checks the common prefix
@@ -875,6 +895,7 @@ int main(void)
         cmocka_unit_test(test_bad_alignments),
         cmocka_unit_test(test_usable_size),
         cmocka_unit_test(test_usable_size_is_tight),
+        cmocka_unit_test(test_usable_size_power_of_two_plus_header),
         cmocka_unit_test(test_realloc_keeps_contents),
         cmocka_unit_test(test_realloc_null_is_malloc),
         cmocka_unit_test(test_realloc_zero_frees),
