@@ -165,6 +165,10 @@ typedef struct mx_heap {
     int64_t walked_at_ms;     /* owner: when a purge tick last walked all of its pages */
     unsigned switches_since_tick; /* owner: page switches since it last looked at the clock */
     uint64_t claimed_classes[2];  /* owner: bit per size class it has claimed a page for */
+    uint64_t allocating_classes[2]; /* owner: bit per size class whose malloc slow path ran
+                                       since the last growth trim (heap.c) */
+    size_t grown_bytes;   /* owner: bytes of non-resident pages claimed since that trim */
+    size_t grow_trim_at;  /* owner: grown_bytes at which the next one runs */
     /* Any thread: set by a remote free into one of the heap's pages, cleared by a collector.
      * On a line of its own, away from the owner's direct table. */
     MX_ALIGNED(64) _Atomic(uint8_t) remote_hint;
