@@ -240,6 +240,34 @@ static size_t segment_find_run(const mx_segment_t *seg, size_t count)
     return MX_SLICE_COUNT;
 }
 
+/* The first run of `count` free slices that are all still resident (freed, not purged yet:
+ * their dirty or aged bit), or MX_SLICE_COUNT. */
+static size_t segment_find_resident_run(const mx_segment_t *seg, size_t count)
+{
+    size_t run = 0;
+    for (size_t w = 0; w < MX_SLICE_COUNT / 64; w++) {
+        uint64_t resident = (seg->dirty_map[w] | seg->aged_map[w]) & ~seg->used_map[w];
+        if (resident == 0) {
+            run = 0;
+            continue;
+        }
+        if (resident == UINT64_MAX) {
+            run += 64;
+            if (run >= count) {
+                return w * 64 + 64 - run;
+            }
+            continue;
+        }
+        for (size_t b = 0; b < 64; b++) {
+            run = (resident >> b) & 1 ? run + 1 : 0;
+            if (run == count) {
+                return w * 64 + b + 1 - count;
+            }
+        }
+    }
+    return MX_SLICE_COUNT;
+}
+
 /* MALLOCX_SECURE: the last OS page of every page's slices is a guard. */
 static uint8_t *page_guard(const mx_page_t *page)
 {
@@ -253,13 +281,26 @@ mx_page_t *mxi_segment_claim(uint32_t slices)
 {
     MX_ASSERT(slices >= 1 && slices <= MX_SLICE_COUNT - MX_SEGMENT_HEADER_SLICES);
     mxi_lock(&mxi_segment_lock);
-    mx_segment_t *seg;
+    mx_segment_t *seg = NULL;
     size_t first = MX_SLICE_COUNT;
-    for (seg = segment_list; seg != NULL; seg = seg->next) {
-        if (MX_SLICE_COUNT - seg->used_slices >= slices) {
-            first = segment_find_run(seg, slices);
+    /* Memory freed and not purged yet comes first: taking it costs no page fault, and leaves
+     * nothing resident behind for the purge. First fit alone took the lowest free run, often
+     * purged or never touched, while resident runs above it waited out the delay. */
+    if (segment_retained_bytes >= slices * MX_SLICE_SIZE) {
+        for (seg = segment_list; seg != NULL; seg = seg->next) {
+            first = segment_find_resident_run(seg, slices);
             if (first != MX_SLICE_COUNT) {
                 break;
+            }
+        }
+    }
+    if (seg == NULL) {
+        for (seg = segment_list; seg != NULL; seg = seg->next) {
+            if (MX_SLICE_COUNT - seg->used_slices >= slices) {
+                first = segment_find_run(seg, slices);
+                if (first != MX_SLICE_COUNT) {
+                    break;
+                }
             }
         }
     }
