@@ -69,7 +69,7 @@
  * time, so untouched memory is never faulted in; other builds hand fresh blocks out uncarved. */
 #define MX_EXTEND_SIZE ((size_t)4 << 10)
 /* The same for a page whose carving faults its memory in first (page.c). */
-#define MX_EXTEND_POPULATE_SIZE ((size_t)32 << 10)
+#define MX_EXTEND_POPULATE_SIZE ((size_t)64 << 10)
 static_assert(MX_EXTEND_POPULATE_SIZE / MX_SMALL_MAX <= MX_EXTEND_SIZE / MX_MIN_BLOCK,
               "a populating carve of blocks above MX_SMALL_MAX fits the shuffle's order table");
 
