@@ -112,6 +112,7 @@ void mxi_abandon_heap(mx_heap_t *heap)
     pool_count(moved, 0);
     abandon_make_spare_locked(heap);
     mxi_unlock(&mxi_abandon_lock);
+    mxi_purge_after_thread_exit();
 }
 
 mx_heap_t *mxi_abandon_take_spare(void)

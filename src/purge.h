@@ -28,6 +28,10 @@ extern mx_purge_counters_t mxi_purge_counters;
  * when nothing else is due. */
 void mxi_purge_background_tick(void);
 
+/* After an exiting thread's heap went to the pool (abandon.c): purges now if much memory is
+ * waiting for the delay. */
+void mxi_purge_after_thread_exit(void);
+
 /* At process initialization, after the options: reads the cgroup memory limit once. */
 void mxi_purge_init(void);
 

@@ -703,6 +703,14 @@ bool mxi_segment_purge(int64_t now_ms, bool force)
     return released;
 }
 
+size_t mxi_segment_retained_bytes(void)
+{
+    mxi_lock(&mxi_segment_lock);
+    size_t retained = segment_retained_bytes;
+    mxi_unlock(&mxi_segment_lock);
+    return retained;
+}
+
 /* A normal segment is its header, then page runs and free runs in address order; slice maps
  * are stable under the lock, page fields other than slice_index and slice_count are not. */
 static void segment_visit_normal(mx_segment_t *seg, mx_segment_visit_fn *fn, void *arg)

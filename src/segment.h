@@ -60,6 +60,9 @@ mx_page_t *mxi_segment_huge_resize(mx_page_t *page, size_t new_size);
  * every empty segment. Returns true if any memory went back to the OS. */
 bool mxi_segment_purge(int64_t now_ms, bool force);
 
+/* Bytes of free slices not purged yet. */
+size_t mxi_segment_retained_bytes(void);
+
 /* What a range of a segment holds, for statistics. */
 typedef enum mx_range_kind {
     MX_RANGE_METADATA, /* a segment header: page descriptors and slice maps */
