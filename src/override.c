@@ -31,13 +31,16 @@ static void *override_aligned(size_t alignment, size_t size)
 
 #define MX_ALIAS(target) __attribute__((alias(#target), visibility("default"), used))
 
-MX_EXPORT void *mx_malloc(size_t size)
+/* malloc and free start on a cache line: left where the linker happened to put them, they
+ * made bench's LIFO and FIFO loops 5 to 6% slower after changes to other files, with the same
+ * instructions (malloc had moved from the start of a line to 48 bytes into one). */
+MX_EXPORT MX_ALIGNED(64) void *mx_malloc(size_t size)
 {
     mxi_enter();
     return mxi_alloc_fast(size, /*leaves=*/true);
 }
 
-MX_EXPORT void mx_free(void *p)
+MX_EXPORT MX_ALIGNED(64) void mx_free(void *p)
 {
     mxi_enter();
     mxi_free_fast(p, /*leaves=*/true);
