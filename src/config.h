@@ -37,8 +37,9 @@
 #define MX_MIN_BLOCK 8
 
 /* Requests up to this size use the heap's direct size->page table, indexed in steps of the
- * smallest block. */
-#define MX_SMALL_MAX 1024
+ * smallest block. It reaches past a kilobyte to the slack class (below), which the medium
+ * table's 64-byte steps could not tell from the class above it. */
+#define MX_SMALL_MAX 1040
 #define MX_DIRECT_COUNT (MX_SMALL_MAX / MX_MIN_BLOCK + 1)
 
 /* Medium requests up to this size have a direct table too, in steps of 64 bytes: every class
@@ -57,6 +58,10 @@
 #define MX_MEDIUM_MAX ((size_t)128 << 10)
 #define MX_SPLIT_MIN ((size_t)1 << 10)
 #define MX_SPLIT_DOUBLINGS 7 /* from MX_SPLIT_MIN to MX_MEDIUM_MAX */
+/* And one class MX_ALIGNMENT above MX_SPLIT_MIN, for a kilobyte behind a size prefix: sqlite3
+ * asks for 1,032 bytes for most of what it keeps (its allocator stores each size in front of
+ * the block), and the split class of 1,088 wasted 5% of it. */
+#define MX_SLACK_CLASS (MX_SPLIT_MIN + MX_ALIGNMENT)
 
 /* Above MX_MEDIUM_MAX each block gets a page (slice run) of its own; above MX_LARGE_MAX it gets
  * a mapping of its own (a huge segment), which realloc can grow with mremap. */
@@ -80,11 +85,12 @@ static_assert(MX_EXTEND_POPULATE_SIZE / MX_SMALL_MAX <= MX_EXTEND_SIZE / MX_MIN_
 #define MX_SEGMENT_CACHE 2
 
 static_assert(MX_SEGMENT_SIZE % MX_SLICE_SIZE == 0, "slices tile a segment");
-static_assert(MX_SMALL_MAX <= MX_LINEAR_MAX * 4, "direct table stays small");
+static_assert(MX_SMALL_MAX <= MX_LINEAR_MAX * 4 + MX_ALIGNMENT, "direct table stays small");
 static_assert((MX_SPLIT_MIN / 16) % ((size_t)1 << MX_DIRECT_MEDIUM_SHIFT) == 0,
               "medium class boundaries are multiples of the medium direct step");
 static_assert(MX_SPLIT_MIN << MX_SPLIT_DOUBLINGS == MX_MEDIUM_MAX, "split doublings counted");
 static_assert(MX_SPLIT_MIN >= MX_LINEAR_MAX * 4, "split classes start past the linear ones");
+static_assert(MX_SMALL_MAX == MX_SLACK_CLASS, "the small direct table ends at the slack class");
 static_assert(MX_MEDIUM_MAX * 8 <= MX_LARGE_MAX, "medium pages fit a segment comfortably");
 static_assert(MX_LARGE_MAX <= MX_SEGMENT_SIZE / 2, "large pages fit a segment");
 static_assert((MX_ALIGNMENT & (MX_ALIGNMENT - 1)) == 0, "alignment is a power of two");

@@ -13,6 +13,9 @@ void mxi_size_class_init(void)
     }
     unsigned c = MX_LINEAR_MAX / MX_ALIGNMENT + 2;
     for (size_t base = MX_LINEAR_MAX; base < MX_MEDIUM_MAX; base *= 2) {
+        if (base == MX_SPLIT_MIN) {
+            mxi_size_class_block[c++] = (uint32_t)MX_SLACK_CLASS;
+        }
         if (base >= MX_SPLIT_MIN) {
             mxi_size_class_block[c++] = (uint32_t)(base + base / 16);
         }

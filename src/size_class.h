@@ -1,7 +1,7 @@
 /* Size classes: 8 bytes, multiples of 16 up to 256 bytes, then eight per doubling up to
  * MX_MEDIUM_MAX, so a block wastes under 12.5% of itself, and from MX_SPLIT_MIN on one more a
- * sixteenth above each power of two (config.h). Class 0 is unused; class 1 (8 bytes) also
- * serves malloc(0). */
+ * sixteenth above each power of two, with the slack class just above MX_SPLIT_MIN (config.h).
+ * Class 0 is unused; class 1 (8 bytes) also serves malloc(0). */
 #ifndef MX_SIZE_CLASS_H
 #define MX_SIZE_CLASS_H
 
@@ -24,11 +24,15 @@ MX_INLINE unsigned mxi_size_class_of(size_t size)
     if (s < MX_SPLIT_MIN) {
         return first + ((unsigned)(s >> (log2 - 3)) & (MX_CLASSES_PER_DOUBLING - 1));
     }
-    /* Sixteenths above the power of two: 0 and 1 are the split first class, then two to a
-     * class; each split doubling before this one added a class. */
+    /* The slack class first, then sixteenths above the power of two: 0 and 1 are the split
+     * first class, then two to a class; each split doubling before this one added a class, and
+     * the slack class one more. */
+    if (size <= MX_SLACK_CLASS) {
+        return first;
+    }
     unsigned sixteenths = (unsigned)(s >> (log2 - 4)) & 15;
     unsigned split_before = log2 - (unsigned)__builtin_ctzl(MX_SPLIT_MIN);
-    return first + split_before + (sixteenths < 2 ? sixteenths : sixteenths / 2 + 1);
+    return first + 1 + split_before + (sixteenths < 2 ? sixteenths : sixteenths / 2 + 1);
 }
 
 extern uint32_t mxi_size_class_block[MX_CLASS_COUNT];

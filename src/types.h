@@ -130,7 +130,7 @@ typedef struct mx_segment {
 #define MX_SEGMENT_HEADER_SLICES ((sizeof(mx_segment_t) + MX_SLICE_SIZE - 1) / MX_SLICE_SIZE)
 
 #define MX_CLASS_COUNT                                                                          \
-    (2 + MX_LINEAR_MAX / MX_ALIGNMENT + 9 * MX_CLASSES_PER_DOUBLING + MX_SPLIT_DOUBLINGS)
+    (2 + MX_LINEAR_MAX / MX_ALIGNMENT + 9 * MX_CLASSES_PER_DOUBLING + MX_SPLIT_DOUBLINGS + 1)
 
 typedef enum mx_heap_state {
     MX_HEAP_LIVE = 1, /* owned by a running thread */
@@ -175,7 +175,7 @@ typedef struct mx_heap {
 } mx_heap_t;
 
 static_assert(sizeof(mx_page_t) == 128, "a page descriptor is two cache lines");
-static_assert(MX_CLASS_COUNT == 97, "class table layout");
+static_assert(MX_CLASS_COUNT == 98, "class table layout");
 static_assert(MX_CLASS_COUNT <= 128, "claimed_classes has a bit per class");
 static_assert(MX_SLICE_SIZE / MX_MIN_BLOCK < (1u << (64 - MX_THREAD_FREE_COUNT_SHIFT)),
               "a page's block count fits the thread_free count bits");

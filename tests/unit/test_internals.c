@@ -58,6 +58,17 @@ static void test_size_class_table_is_monotonic_and_aligned(void **state)
     assert_int_equal(mxi_size_class_block_size(MX_CLASS_COUNT - 1), MX_MEDIUM_MAX);
 }
 
+/* A kilobyte plus a size prefix of up to 16 bytes gets the slack class, not the split class. */
+static void test_size_class_slack_above_a_kilobyte(void **state)
+{
+    (void)state;
+    for (size_t size = MX_SPLIT_MIN + 1; size <= MX_SLACK_CLASS; size++) {
+        assert_int_equal(mxi_size_class_block_size(mxi_size_class_of(size)), MX_SLACK_CLASS);
+    }
+    assert_int_equal(mxi_size_class_block_size(mxi_size_class_of(MX_SLACK_CLASS + 1)),
+                     MX_SPLIT_MIN + MX_SPLIT_MIN / 16);
+}
+
 static void test_segment_map_set_and_clear(void **state)
 {
     (void)state;
@@ -114,6 +125,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_size_class_fits_and_is_tight, setup_classes),
         cmocka_unit_test_setup(test_size_class_table_is_monotonic_and_aligned, setup_classes),
+        cmocka_unit_test_setup(test_size_class_slack_above_a_kilobyte, setup_classes),
         cmocka_unit_test(test_segment_map_set_and_clear),
         cmocka_unit_test(test_segment_map_rejects_wild_addresses),
         cmocka_unit_test(test_fmt_formats_and_truncates),
