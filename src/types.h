@@ -129,6 +129,8 @@ typedef struct mx_segment {
 
 #define MX_SEGMENT_HEADER_SLICES ((sizeof(mx_segment_t) + MX_SLICE_SIZE - 1) / MX_SLICE_SIZE)
 
+/* Class 0 (unused) and the 8-byte class, the linear classes, eight per doubling from
+ * MX_LINEAR_MAX, a split class per doubling from MX_SPLIT_MIN, and the slack class. */
 #define MX_CLASS_COUNT                                                                          \
     (2 + MX_LINEAR_MAX / MX_ALIGNMENT + 9 * MX_CLASSES_PER_DOUBLING + MX_SPLIT_DOUBLINGS + 1)
 
