@@ -36,7 +36,7 @@ MX_INLINE unsigned mxi_size_class_of(size_t size)
 }
 
 extern uint32_t mxi_size_class_block[MX_CLASS_COUNT];
-extern uint32_t mxi_size_class_slices[MX_CLASS_COUNT];
+extern uint16_t mxi_size_class_slices[MX_CLASS_COUNT];
 
 MX_INLINE size_t mxi_size_class_block_size(unsigned class_index)
 {
