@@ -11,7 +11,7 @@
  * frees the block, with plain read-modify-writes; other threads clear the bits of the blocks
  * they free with an atomic AND. An owner's write may then put back a bit that another thread
  * cleared in the same word a moment before: that block looks live while it is free, so a
- * second free of it goes unnoticed until it is handed out again. The reverse cannot happen
+ * second free of it before it is handed out again goes unnoticed. The reverse cannot happen
  * (only the owner sets bits), so a bit never says free for a live block, and nothing is ever
  * reported that did not happen. */
 #ifndef MX_LIVE_BITS_H
