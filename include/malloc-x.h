@@ -65,12 +65,11 @@ typedef struct mx_stats {
                                    blocks in use and free alike */
     size_t purge_pending_bytes; /* free pages waiting for the purge delay to return them to the
                                    OS (a purged page is not resident, so it counts 0) */
-    size_t metadata_bytes;      /* segment headers (page descriptors, slice maps), the segments'
-                                   live-block bitmaps, and heaps */
+    size_t metadata_bytes;      /* segment headers (page descriptors, slice maps) and heaps */
 
     size_t mapped_bytes;      /* address space: segment_bytes + huge_bytes + heap objects' chunks */
     size_t segment_count;     /* 64 MiB segments that small and large blocks come from */
-    size_t segment_bytes;     /* address space of those segments and their bitmaps */
+    size_t segment_bytes;     /* address space of those segments */
     size_t huge_count;        /* blocks in mappings of their own (above 32 MiB) */
     size_t huge_bytes;        /* address space of those mappings */
     size_t in_use_bytes;      /* blocks the program holds in segments (huge ones excluded), by

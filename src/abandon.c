@@ -76,7 +76,7 @@ static size_t abandon_move_to_pool_locked(mx_heap_t *from)
         mx_page_queue_t *q = &from->queues[c];
         for (mx_page_t *page = q->first; page != NULL; page = q->first) {
             mxi_page_queue_remove(from, page);
-            abandon_set_owner(page, &pool, MX_OWNER_ALIGNED);
+            abandon_set_owner(page, &pool, MX_OWNER_ALIGNED | MX_OWNER_TRIMMED);
             mxi_page_queue_push_back(&pool, page);
             moved++;
         }
@@ -150,7 +150,7 @@ static size_t abandon_take_class_locked(mx_heap_t *heap, unsigned class_index, s
         } else {
             mxi_page_queue_remove(&pool, page);
         }
-        abandon_set_owner(page, heap, MX_OWNER_ALIGNED);
+        abandon_set_owner(page, heap, MX_OWNER_ALIGNED | MX_OWNER_TRIMMED);
         mxi_page_queue_push_back(heap, page);
         moved++;
     }
@@ -159,7 +159,7 @@ static size_t abandon_take_class_locked(mx_heap_t *heap, unsigned class_index, s
     mx_page_queue_t *q = &pool.queues[class_index];
     for (mx_page_t *page = q->first; page != NULL && moved < limit; page = q->first) {
         mxi_page_queue_remove(&pool, page);
-        abandon_set_owner(page, heap, MX_OWNER_ALIGNED);
+        abandon_set_owner(page, heap, MX_OWNER_ALIGNED | MX_OWNER_TRIMMED);
         mxi_page_queue_push_back(heap, page);
         moved++;
     }

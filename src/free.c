@@ -2,8 +2,9 @@
  *
  * Detection of bad frees, cheapest first: the segment map (an address that is not ours), the
  * page descriptor (an address on a free slice or in metadata), the block grid (an address that
- * is not the start of a block, where the page does not serve aligned requests), and the
- * live-block bitmap (a double free). The fast path keeps the first and the last.
+ * is not the start of a block, where the page does not serve aligned requests), and the link
+ * every free block holds (a double free). The fast path keeps the first, and a filter for the
+ * last that sends every block that may be free here.
  * Locks: none here; releasing a large page takes the segment lock (in segment.c). */
 #include "free.h"
 
@@ -11,6 +12,7 @@
 
 #include "error.h"
 #include "remote.h"
+#include "trim.h"
 
 static mx_page_t *free_find_page(const char *op, const void *p)
 {
@@ -36,6 +38,46 @@ static void free_report_freed(const char *op, const void *p)
     mxi_fatal(op, "pointer", p, " is already free");
 }
 
+/* Walks one of the page's lists, validating each link before following it (a write after
+ * free may have changed one), and at most `capacity` steps (or it may have made a loop). */
+static bool free_list_contains(const mx_page_t *page, const mx_block_t *list,
+                               const mx_block_t *block)
+{
+    uint32_t capacity = mxi_atomic_load_relaxed(&page->capacity);
+    for (uint32_t n = 0; list != NULL && n <= capacity; n++) {
+        if (list == block) {
+            return true;
+        }
+        if (!mxi_page_is_block_start(page, list)) {
+            return false;
+        }
+        list = mxi_block_next(page, list);
+    }
+    return false;
+}
+
+/* Called when mxi_block_maybe_free let the block through. A free block's link decodes to NULL
+ * or to a carved block of the page; a live block's word passes that test with a chance of
+ * about 2^-51. The owner settles even that case by finding the block on one of the page's
+ * lists: nobody else changes them while it runs here, and remote frees only ever replace the
+ * head of thread_free, so the links below a head it has read stay put. Other threads cannot
+ * walk lists the owner is changing and take the link test as the answer. */
+static bool free_block_is_free(const mx_page_t *page, const mx_block_t *block)
+{
+    const mx_block_t *next = mxi_block_next(page, block);
+    if (next != NULL && !mxi_page_is_block_start(page, next)) {
+        return false;
+    }
+    uintptr_t owner = mxi_atomic_load_relaxed(&page->owner) & ~MX_OWNER_FLAGS;
+    if (owner != (uintptr_t)mxi_heap_tls()) {
+        return true;
+    }
+    const mx_block_t *remote = MX_THREAD_FREE_HEAD(mxi_atomic_load_acquire(&page->thread_free));
+    return free_list_contains(page, page->free, block) ||
+           free_list_contains(page, page->local_free, block) ||
+           free_list_contains(page, remote, block);
+}
+
 mx_page_t *mxi_free_check(const char *op, const void *p)
 {
     mx_page_t *page = free_find_page(op, p);
@@ -52,7 +94,8 @@ mx_page_t *mxi_free_check(const char *op, const void *p)
     if (!mxi_page_is_block_start(page, block)) {
         mxi_fatal(op, "invalid pointer", p, " (not the start of a block)");
     }
-    if (!mxi_live_bits_test(mxi_page_live_bits(page), mxi_live_bit_of(block))) {
+    if ((mxi_block_maybe_free(page, block) && free_block_is_free(page, block)) ||
+        mxi_page_block_is_trimmed(page, block)) {
         free_report_freed(op, p);
     }
     return page;
@@ -85,15 +128,9 @@ void mxi_free_slow(void *p)
          * the remote way, which is correct from any thread and needs no wait. */
         mx_heap_t *heap = mxi_heap_tls();
         uintptr_t owner = mxi_atomic_load_relaxed(&page->owner);
-        mx_live_bits_t *bits = mxi_page_live_bits(page);
         if ((owner & ~MX_OWNER_FLAGS) == (uintptr_t)heap) {
-            mxi_live_bits_clear(bits, mxi_live_bit_of(block));
             mxi_heap_free_flagged(heap, page, block);
         } else {
-            /* Checked above, but another thread may have freed it since. */
-            if (!mxi_live_bits_clear_atomic(bits, mxi_live_bit_of(block))) {
-                free_report_freed("free", p);
-            }
             mxi_remote_free(page, block);
         }
     }

@@ -1,7 +1,8 @@
 /* free's fast path, inline: ask the segment map whether the address is ours, mask to the
- * segment, one load to the page, compare the owner, clear the block's live bit, push onto the
- * free list. Everything else (remote frees, flagged pages, large and huge blocks, bad
- * pointers, a block that was not live, a page becoming empty) is the noinline slow path. */
+ * segment, one load to the page, compare the owner, pass over a block that may already be
+ * free, push onto the free list. Everything else (remote frees, flagged pages, large and huge
+ * blocks, bad pointers, blocks that may be free, a page becoming empty) is the noinline slow
+ * path. */
 #ifndef MX_FREE_H
 #define MX_FREE_H
 
@@ -25,10 +26,8 @@ MX_INLINE void mxi_free_fast(void *p, bool leaves)
         mx_page_t *page = mxi_segment_page_of(p);
         mx_heap_t *heap = mxi_heap_tls();
         mx_block_t *block = p;
-        /* The bit goes last, so the slow path finds it as it was; a bit already clear stays
-         * so, and the slow path reports the double free. */
         if (MX_LIKELY(mxi_atomic_load_relaxed(&page->owner) == (uintptr_t)heap &&
-                      mxi_live_bits_clear_at(page->live_bits_base, block))) {
+                      !mxi_block_maybe_free(page, block))) {
             mxi_page_push_local(page, block);
             /* The head of its queue is kept even when empty (heap.c): a loop allocating and
              * freeing one block empties it at every free, so that case is settled here. */

@@ -13,10 +13,10 @@
 
 static _Atomic uint64_t page_key_serial;
 
-/* Mixed, so that one page's key does not reveal the secret. Bit 63 is set, so a zeroed link
- * decodes to an address no segment has. The serial makes every claim's key new (the
- * multiplication is a bijection), so the links an earlier page left in the same memory decode
- * to noise under it. */
+/* Mixed, so that one page's key does not reveal the secret. Bit 63 is set, so the 0 malloc
+ * leaves in a block decodes to an address no segment has and the block never looks free. The
+ * serial makes every claim's key new (the multiplication is a bijection), so the links an
+ * earlier page left in the same memory decode to noise under it: lazy pages rely on that. */
 uintptr_t mxi_page_make_key(const mx_page_t *page)
 {
     uint64_t serial = atomic_fetch_add_explicit(&page_key_serial, 1, memory_order_relaxed);
@@ -40,14 +40,10 @@ void mxi_page_init_small(mx_page_t *page, mx_heap_t *heap, unsigned class_index)
     mxi_atomic_store_relaxed(&page->capacity, 0);
     page->block_size = block_size;
     page->reserved = (uint32_t)((page->slice_count * MX_SLICE_SIZE - MX_GUARD_SIZE) / block_size);
-    page->marked = 0;
     page->class_index = (uint16_t)class_index;
     page->key = mxi_page_make_key(page);
-    mx_live_bits_t *bits = mxi_page_live_bits(page);
-    page->live_bits_base = mxi_live_bits_base(bits, mxi_segment_of(page));
-    mxi_live_bits_reset(bits,
-                        (uint8_t *)mxi_segment_of(page) + (size_t)page->slice_index * MX_SLICE_SIZE,
-                        (size_t)page->slice_count * MX_SLICE_SIZE);
+    page->link_mask = ~(uintptr_t)mxi_segment_of(page) & ~(uintptr_t)(MX_SEGMENT_SIZE - 1);
+    page->link_offset = block_size > sizeof(uintptr_t) ? sizeof(uintptr_t) : 0;
     page->is_parked = false;
     page->is_populating = false;
     page->is_wake_pending = false;
@@ -137,40 +133,6 @@ static void page_extend(mx_page_t *page)
     mxi_atomic_store_relaxed(&page->capacity, capacity + (uint32_t)count);
 }
 
-/* A lazy page sets the live bits of its fresh blocks ahead, a chunk at a time, so that
- * handing one out is no bit operation: a bts at every fresh block made each malloc of a loop
- * wait for the last one's store to the same bitmap word (bench/sizes sweep, 1 thread: 1.34x
- * the time). A block of the chunk not handed out yet looks live, so a free() of it is not
- * caught: a wild pointer into a page's untouched tail, which the check before the bitmap (a
- * test of the block's link) did not catch either. At least LAZY_MARK_BLOCKS at a time, so that
- * pages of large blocks do not come here for every block. */
-#define LAZY_MARK_BLOCKS 16
-
-static void page_mark_fresh(mx_page_t *page)
-{
-    uint32_t capacity = mxi_atomic_load_relaxed(&page->capacity);
-    size_t count = MX_EXTEND_SIZE / page->block_size;
-    if (count < LAZY_MARK_BLOCKS) {
-        count = LAZY_MARK_BLOCKS;
-    }
-    if (count > page->reserved - capacity) {
-        count = page->reserved - capacity;
-    }
-    /* A word's bits are gathered in a register and stored once. */
-    mx_live_bits_t *bits = mxi_page_live_bits(page);
-    size_t bit = mxi_live_bit_of(page->start + (size_t)capacity * page->block_size);
-    size_t step = page->block_size / MX_MIN_BLOCK;
-    uint64_t gathered = 0;
-    for (size_t i = 0; i < count; i++, bit += step) {
-        gathered |= (uint64_t)1 << (bit % 64);
-        if (i + 1 == count || (bit + step) / 64 != bit / 64) {
-            mxi_live_bits_or(bits, bit / 64, gathered);
-            gathered = 0;
-        }
-    }
-    page->marked = capacity + (uint32_t)count;
-}
-
 /* Remote frees join whichever owner list is empty, so no list is walked; only when both are
  * in use (rare: collection is called when `free` ran out, or to find empty pages) is the shorter
  * of the two walked, bounded by capacity. */
@@ -247,8 +209,6 @@ bool mxi_page_refill(mx_page_t *page)
     if (mxi_atomic_load_relaxed(&page->capacity) < page->reserved) {
         if (!mxi_page_is_lazy(page)) {
             page_extend(page);
-        } else if (mxi_atomic_load_relaxed(&page->capacity) == page->marked) {
-            page_mark_fresh(page);
         }
         return true;
     }

@@ -168,17 +168,7 @@ static mx_segment_t *segment_new_locked(void)
         errno = ENOMEM;
         return NULL;
     }
-    /* The live-block bitmap lies outside the segment: in the header it took 16 slices from
-     * pages, and tests/robust's refill after exhausting the address space with medium blocks
-     * then fell short in half the runs. */
-    mx_live_bits_t *bits = mxi_os_map_aligned(sizeof(mx_live_bits_t), mxi_os_page_size());
-    if (bits == NULL) {
-        mxi_os_unmap(seg, MX_SEGMENT_SIZE);
-        errno = ENOMEM;
-        return NULL;
-    }
     segment_init_header(seg, MX_SEGMENT_SIZE, MX_SEGMENT_NORMAL, &mxi_page_none);
-    seg->live_bits = bits;
     for (size_t i = 0; i < MX_SEGMENT_HEADER_SLICES; i++) {
         seg->used_map[i / 64] |= (uint64_t)1 << (i % 64);
     }
@@ -202,7 +192,6 @@ static bool segment_unmap_locked(mx_segment_t *seg)
     }
     mxi_segment_map_clear((uintptr_t)seg);
     segment_list_remove(&segment_list, seg);
-    mx_live_bits_t *bits = seg->live_bits;
     if (!mxi_os_unmap(seg, MX_SEGMENT_SIZE)) {
         segment_list_push(&segment_list, seg);
         mxi_segment_map_set((uintptr_t)seg);
@@ -211,9 +200,6 @@ static bool segment_unmap_locked(mx_segment_t *seg)
         seg->purge_at_ms = 0;
         return false;
     }
-    /* Refused, it stays mapped: a megabyte of address space, nothing resident but what the
-     * segment's pages touched. */
-    mxi_os_unmap(bits, sizeof(mx_live_bits_t));
     segment_retained_bytes -= retained;
     segment_empty_count--;
     mxi_atomic_fetch_add_relaxed(&mxi_purge_counters.segments_unmapped, 1);
@@ -736,7 +722,6 @@ static void segment_visit_normal(mx_segment_t *seg, mx_segment_visit_fn *fn, voi
 {
     uint8_t *base = (uint8_t *)seg;
     fn(arg, seg, MX_RANGE_METADATA, NULL, base, MX_SEGMENT_HEADER_SLICES * MX_SLICE_SIZE);
-    fn(arg, seg, MX_RANGE_BITMAP, NULL, (uint8_t *)seg->live_bits, sizeof(mx_live_bits_t));
     size_t i = MX_SEGMENT_HEADER_SLICES;
     while (i < MX_SLICE_COUNT) {
         if (!slice_is_used(seg, i)) {

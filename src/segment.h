@@ -69,7 +69,6 @@ typedef enum mx_range_kind {
     MX_RANGE_PAGE,     /* the slices of a small or large page */
     MX_RANGE_FREE,     /* free slices, purged or not */
     MX_RANGE_HUGE,     /* a huge block, from its first OS page to the end of its mapping */
-    MX_RANGE_BITMAP,   /* a normal segment's live-block bitmap, mapped apart from it */
 } mx_range_kind_t;
 
 /* `page` is the range's descriptor (NULL for headers and free slices). Called under the

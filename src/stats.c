@@ -78,10 +78,6 @@ static void stats_visit(void *arg, const mx_segment_t *seg, mx_range_kind_t kind
             s->segment_bytes += seg->size;
         }
         break;
-    case MX_RANGE_BITMAP:
-        s->metadata_bytes += resident;
-        s->segment_bytes += size;
-        break;
     case MX_RANGE_FREE:
         s->purge_pending_bytes += resident;
         break;

@@ -1,7 +1,8 @@
 /* Trimming the free blocks of pages in use (see trim.h). The owner (or a collector holding it
- * out) is the only reader and writer of a page's lists and of `trimmed`. A live block never
- * overlaps a trimmed unit: a unit is trimmed only when every block over it is free, and its
- * blocks come back onto a free list (untrim) before any of them can be handed out again. */
+ * out) is the only writer of a page's lists and of `trimmed`; other threads read `trimmed`
+ * when they free into the page. A live block never overlaps a trimmed unit: a unit is trimmed
+ * only when every block over it is free, and its blocks come back onto a free list (untrim)
+ * before any of them can be handed out again. */
 #include "trim.h"
 
 #include <string.h>
@@ -41,6 +42,16 @@ static uint32_t trim_units_of(const mx_page_t *page, size_t unit, size_t index)
     return (uint32_t)(((uint64_t)2 << hi) - ((uint64_t)1 << lo));
 }
 
+bool mxi_page_block_is_trimmed(const mx_page_t *page, const mx_block_t *block)
+{
+    uint32_t trimmed = mxi_atomic_load_relaxed(&page->trimmed);
+    if (trimmed == 0) {
+        return false;
+    }
+    size_t index = trim_block_index(page, block);
+    return (trim_units_of(page, trim_unit_size(page), index) & trimmed) != 0;
+}
+
 uint32_t mxi_page_trimmed_blocks(const mx_page_t *page)
 {
     uint32_t trimmed = mxi_atomic_load_relaxed(&page->trimmed);
@@ -53,6 +64,13 @@ uint32_t mxi_page_trimmed_blocks(const mx_page_t *page)
         }
     }
     return count;
+}
+
+static void trim_set_flag(mx_page_t *page, bool on)
+{
+    uintptr_t owner = mxi_atomic_load_relaxed(&page->owner);
+    owner = on ? owner | MX_OWNER_TRIMMED : owner & ~MX_OWNER_TRIMMED;
+    mxi_atomic_store_relaxed(&page->owner, owner);
 }
 
 /* Marks the blocks of one list in `map`; a link off the block grid, or a list longer than the
@@ -152,6 +170,7 @@ size_t mxi_page_trim(mx_page_t *page, unsigned max_used)
     page->free = list;
     page->local_free = NULL;
     mxi_atomic_store_relaxed(&page->trimmed, trimmed);
+    trim_set_flag(page, true);
     return (size_t)__builtin_popcount(fresh) * unit;
 }
 
@@ -174,5 +193,6 @@ bool mxi_page_untrim(mx_page_t *page)
     }
     page->free = list;
     mxi_atomic_store_relaxed(&page->trimmed, 0);
+    trim_set_flag(page, false);
     return true;
 }

@@ -7,8 +7,10 @@
  * links would read back as zero; they return when the page has no other free block left
  * (mxi_page_untrim), so memory comes back into use only when it is needed.
  *
- * Free blocks in a trimmed unit are on no list but, like every free block, have a clear bit in
- * the live-block bitmap, so a free of one is reported as a double free like any other.
+ * Free blocks in a trimmed unit are on no list, so free's test of a block's link cannot tell
+ * them from live ones. A trimmed page carries MX_OWNER_TRIMMED in its owner word instead:
+ * every free into it misses the fast path, and the slow path reports a free of a block in a
+ * trimmed unit as a double free (mxi_page_block_is_trimmed).
  *
  * Trimming costs a walk of the page's free lists and a system call per run of units, so it
  * runs where giving memory back is the point: malloc_trim, and the collection of heaps whose
@@ -33,6 +35,10 @@ size_t mxi_page_trim(mx_page_t *page, unsigned max_used);
  * on the free list, clears the page's trim state and returns true; false if nothing was
  * trimmed. */
 bool mxi_page_untrim(mx_page_t *page);
+
+/* Any thread: true if `block` (a block start below the page's capacity) overlaps a trimmed
+ * unit, which makes it a free block that is on no list. */
+bool mxi_page_block_is_trimmed(const mx_page_t *page, const mx_block_t *block);
 
 /* Owner only: how many blocks overlap trimmed units (for the page invariant). */
 uint32_t mxi_page_trimmed_blocks(const mx_page_t *page);

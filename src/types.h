@@ -14,12 +14,14 @@
 #include "atomic.h"
 #include "compiler.h"
 #include "config.h"
-#include "live_bits.h"
 #include "lock.h"
 
-/* A free block holds one word, its first: the link to the next free block, stored XORed with
- * the page key (page.h). Whether a block is live is kept apart, in its segment's live-block
- * bitmap (live_bits.h). One word fits the 8-byte class. */
+/* A free block holds one word, the link to the next free block, stored XORed with the page
+ * key at the page's link_offset into the block (page.h). malloc clears the word. A free
+ * block's word decodes to NULL or to a block of its own page; a live block's word (user data,
+ * or the 0 malloc left) decodes to a value no better than random, as the key is secret: that
+ * is how free() recognizes a double free (mxi_block_maybe_free, mxi_free_check). One word
+ * fits the 8-byte class. */
 typedef struct mx_block {
     uintptr_t words[1];
 } mx_block_t;
@@ -36,7 +38,8 @@ typedef enum mx_page_kind {
  * one test guards every unusual state. */
 #define MX_OWNER_PARKED ((uintptr_t)1)  /* page is full and off its queue */
 #define MX_OWNER_ALIGNED ((uintptr_t)2) /* page handed out interior (aligned) pointers */
-#define MX_OWNER_FLAGS ((uintptr_t)3)
+#define MX_OWNER_TRIMMED ((uintptr_t)4) /* some free blocks' memory went back to the OS (trim.h) */
+#define MX_OWNER_FLAGS ((uintptr_t)7)
 
 /* mx_page.thread_free packs three things into one word, so a remote free is a single CAS and
  * the owner takes list and count with a single exchange, never walking the list:
@@ -58,9 +61,8 @@ struct mx_heap;
  * threads doing malloc/free pairs ran at half speed with 104-byte descriptors).
  * Invariant while in use, for small pages:
  *   used == capacity - |free| - |local_free| - |thread_free| - |blocks over trimmed units|
- * every block on free, local_free or thread_free links (decoded) to NULL or to a block of
- * the page, and the live-block bitmap has the bits of handed-out blocks set and those of free
- * ones clear (but for a bit lost to a race: live_bits.h). */
+ * and every block on free, local_free or thread_free links (decoded) to NULL or to a block
+ * of the page. */
 typedef struct MX_ALIGNED(64) mx_page {
     mx_block_t *free;       /* owner: malloc pops from here; the owner's frees push here */
     uint32_t used;          /* owner: blocks handed out, minus the frees collected */
@@ -69,15 +71,14 @@ typedef struct MX_ALIGNED(64) mx_page {
     mx_block_t *local_free; /* owner: collected remote frees (and, in MALLOCX_SECURE builds,
                                the owner's frees), swapped into free when it runs empty */
     uintptr_t key;          /* immutable: free-list links are stored XORed with it */
-    uintptr_t live_bits_base; /* immutable: the segment's live-block bitmap, less the
-                                 segment's address / 64 (live_bits.h) */
+    uintptr_t link_mask;    /* immutable: the high bits no link into this page's segment has
+                               set (mxi_block_maybe_free) */
     _Atomic(uintptr_t) owner;       /* owner or adopter writes; any thread reads: heap | flags */
     _Atomic(uintptr_t) thread_free; /* any thread: remote frees, LIFO | MX_THREAD_FREE_PARKED */
+    uint32_t link_offset; /* immutable: where in a free block its link is (page.h) */
     uint8_t *start;      /* immutable: first block (large/huge: the block handed out) */
     size_t block_size;   /* immutable: block size (large/huge: usable bytes from start) */
     uint32_t reserved;   /* immutable: blocks that fit in the page */
-    uint32_t marked;     /* owner: a lazy page's blocks below this have their live bits set
-                            (page.c), those from capacity on ahead of being handed out */
     uint16_t class_index;   /* immutable: size class of a small page */
     uint8_t kind;           /* under the segment lock: mx_page_kind_t */
     bool is_zero;           /* set by the segment layer: the slices read as zero */
@@ -88,7 +89,8 @@ typedef struct MX_ALIGNED(64) mx_page {
     uint16_t slice_index;   /* under the segment lock: first slice of the run */
     uint16_t trim_used;     /* owner: `used` when a trim last looked at the page (trim.c) */
     uint32_t slice_count;   /* under the segment lock: slices in the run */
-    _Atomic(uint32_t) trimmed; /* owner: bit per trim unit given back (trim.h) */
+    _Atomic(uint32_t) trimmed; /* owner writes; any thread reads (a free checks its block
+                                  against it): bit per trim unit given back (trim.h) */
     struct mx_page *next;   /* owner: queue or parked list */
     struct mx_page *prev;
     struct mx_page *wake_next; /* under the owner heap's lock */
@@ -123,8 +125,6 @@ typedef struct mx_segment {
                                                 so for at least the purge delay at the next */
     mx_page_t *page_of[MX_SLICE_COUNT];
     mx_page_t pages[MX_SLICE_COUNT]; /* descriptor of the page starting at each slice */
-    mx_live_bits_t *live_bits;       /* immutable: a bit per small block (live_bits.h), in a
-                                        mapping of its own (NULL in huge segments) */
 } mx_segment_t;
 
 #define MX_SEGMENT_HEADER_SLICES ((sizeof(mx_segment_t) + MX_SLICE_SIZE - 1) / MX_SLICE_SIZE)

@@ -145,7 +145,7 @@ static void test_double_free_small(void **state)
     free(arg.ptr);
 }
 
-/* 8-byte blocks have room for the link only, and a bit of the live-block bitmap each. */
+/* 8-byte blocks have room for the link only: the double free is recognized by it. */
 static void test_double_free_tiny(void **state)
 {
     (void)state;
@@ -223,10 +223,10 @@ static void test_double_free_both_on_other_thread(void **state)
     free(arg.ptr);
 }
 
-/* A block whose memory malloc_trim gave back is on no free list and its memory reads as zero:
- * only its live bit says that it is free. Blocks of 3000 bytes, a class no other case uses, so
- * the page holds only these: every 16th stays live, and block 8 lies between two live ones, in
- * OS pages only freed blocks overlap. */
+/* A block whose memory malloc_trim gave back is on no free list, so its link word (zero, as
+ * the memory reads now) does not say that it is free: the page's trim state must. Blocks of
+ * 3000 bytes, a class no other case uses, so the page holds only these: every 16th stays live,
+ * and block 8 lies between two live ones, in OS pages only freed blocks overlap. */
 #define TRIM_CASE_BLOCKS 256
 #define TRIM_CASE_KEEP 16
 

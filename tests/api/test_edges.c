@@ -866,7 +866,7 @@ static void test_live_block_holding_a_free_link(void **state)
             /* Through a volatile integer: the compiler rightly warns of a freed pointer's use. */
             volatile uintptr_t address = (uintptr_t)freed[i];
             free(freed[i]);
-            /* The link is the block's first word; 16 bytes cover what any allocator keeps. */
+            /* The link is the block's second word, or its only one in 8-byte blocks. */
             memcpy(live[i], (const void *)address, sizes[s] < 16 ? sizes[s] : 16);
         }
         for (int i = 0; i < COUNT; i++) {

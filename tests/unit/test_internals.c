@@ -1,13 +1,11 @@
 /* Unit tests of malloc-x internals that have exact answers: the size-class table, the segment
- * map, the live-block bitmap, and the allocation-free formatter. Linked against the core objects without the
+ * map, and the allocation-free formatter. Linked against the core objects without the
  * standard-name overrides, so malloc here is glibc's. */
 #include "support.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 #include "fmt.h"
-#include "live_bits.h"
 #include "segment_map.h"
 #include "size_class.h"
 
@@ -96,46 +94,6 @@ static void test_segment_map_rejects_wild_addresses(void **state)
     }
 }
 
-/* Each block has its own bit, found the same way from the segment's bitmap and from the
- * offset base malloc uses; every update reports the bit's old value. A made-up segment
- * address: nothing is read or written there, only in the bitmap. */
-static void test_live_bits_one_bit_per_block(void **state)
-{
-    (void)state;
-    mx_live_bits_t *bits = calloc(1, sizeof(*bits));
-    assert_non_null(bits);
-    const uint8_t *seg = (const uint8_t *)((uintptr_t)7 << 40);
-    uintptr_t base = mxi_live_bits_base(bits, seg);
-    const uint8_t *a = seg + 5 * MX_SLICE_SIZE + 24;
-    const uint8_t *b = a + MX_MIN_BLOCK;
-    const uint8_t *c = seg + MX_SEGMENT_SIZE - MX_MIN_BLOCK;
-
-    mxi_live_bits_set_at(base, a);
-    mxi_live_bits_set_at(base, c);
-    assert_true(mxi_live_bits_test(bits, mxi_live_bit_of(a)));
-    assert_false(mxi_live_bits_test(bits, mxi_live_bit_of(b)));
-    assert_true(mxi_live_bits_test(bits, mxi_live_bit_of(c)));
-    assert_int_equal(mxi_live_bit_of(c), MX_SEGMENT_SIZE / MX_MIN_BLOCK - 1);
-
-    assert_true(mxi_live_bits_clear(bits, mxi_live_bit_of(a)));
-    assert_false(mxi_live_bits_clear(bits, mxi_live_bit_of(a)));
-    assert_true(mxi_live_bits_clear_atomic(bits, mxi_live_bit_of(c)));
-    assert_false(mxi_live_bits_clear_atomic(bits, mxi_live_bit_of(c)));
-    assert_false(mxi_live_bits_test(bits, mxi_live_bit_of(c)));
-
-    /* A reset clears a page's slices and nothing around them. */
-    mxi_live_bits_set_at(base, a);
-    mxi_live_bits_set_at(base, b);
-    mxi_live_bits_set_at(base, a - MX_SLICE_SIZE);
-    mxi_live_bits_set_at(base, a + MX_SLICE_SIZE);
-    mxi_live_bits_reset(bits, seg + 5 * MX_SLICE_SIZE, MX_SLICE_SIZE);
-    assert_false(mxi_live_bits_test(bits, mxi_live_bit_of(a)));
-    assert_false(mxi_live_bits_test(bits, mxi_live_bit_of(b)));
-    assert_true(mxi_live_bits_test(bits, mxi_live_bit_of(a - MX_SLICE_SIZE)));
-    assert_true(mxi_live_bits_test(bits, mxi_live_bit_of(a + MX_SLICE_SIZE)));
-    free(bits);
-}
-
 static void test_fmt_formats_and_truncates(void **state)
 {
     (void)state;
@@ -170,7 +128,6 @@ int main(void)
         cmocka_unit_test_setup(test_size_class_slack_above_a_kilobyte, setup_classes),
         cmocka_unit_test(test_segment_map_set_and_clear),
         cmocka_unit_test(test_segment_map_rejects_wild_addresses),
-        cmocka_unit_test(test_live_bits_one_bit_per_block),
         cmocka_unit_test(test_fmt_formats_and_truncates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
