@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <time.h>
 
@@ -50,13 +51,26 @@ void mxi_background_start(void)
         return;
     }
     int saved = errno;
+    /* The thread starts with every signal blocked, so that a signal sent to the process is
+     * never delivered to it: a program that blocks a signal in its own threads to take it
+     * with sigwait or a signalfd would otherwise see it run the default action here (for most
+     * signals, ending the process). */
+    sigset_t all;
+    sigset_t old;
+    sigfillset(&all);
+    bool masked = pthread_sigmask(SIG_SETMASK, &all, &old) == 0;
+    bool started = false;
     pthread_attr_t attr;
-    pthread_t thread;
-    bool started = pthread_attr_init(&attr) == 0 &&
-                   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) == 0 &&
-                   pthread_attr_setstacksize(&attr, 64 << 10) == 0 &&
-                   pthread_create(&thread, &attr, background_main, NULL) == 0;
-    pthread_attr_destroy(&attr);
+    if (masked && pthread_attr_init(&attr) == 0) {
+        pthread_t thread;
+        started = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) == 0 &&
+                  pthread_attr_setstacksize(&attr, 64 << 10) == 0 &&
+                  pthread_create(&thread, &attr, background_main, NULL) == 0;
+        pthread_attr_destroy(&attr);
+    }
+    if (masked) {
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
     /* A refused thread (out of memory, a thread limit) leaves purging to the allocating
      * threads, as without the option; a later request may try again. */
     mxi_atomic_store_release(&background_state, started ? BACKGROUND_RUNNING : BACKGROUND_OFF);

@@ -6,10 +6,11 @@
  * child of a process with the thread gets a thread of its own on its first allocation slow
  * path, and both processes exit cleanly. The thread keeps the purge delay: nothing goes
  * back before it. And it trims the pages an idle thread keeps a few live blocks in, which
- * without it stay resident. */
+ * without it stay resident. And a signal sent to the process never reaches it. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,6 +118,22 @@ static void child_fork(void)
     exit(WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 4);
 }
 
+/* Blocks SIGUSR1 once the background thread runs and sends it to the process: it must stay
+ * pending for sigtimedwait here, not reach the background thread, where its default action
+ * would end the process. */
+static void child_signal(void)
+{
+    free(malloc(1 << 20));
+    sigset_t usr1;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &usr1, NULL);
+    kill(getpid(), SIGUSR1);
+    struct timespec timeout = {1, 0};
+    int got = sigtimedwait(&usr1, NULL, &timeout);
+    printf("%s %ld\n", got == SIGUSR1 ? "taken" : "lost", thread_count());
+}
+
 typedef struct {
     size_t peak, lowest;
     long long fell_ms;
@@ -200,6 +217,16 @@ static void test_background_trims_pages_of_idle_thread(void **state)
     assert_int_equal(r.threads, 2);
 }
 
+static void test_background_thread_takes_no_signals(void **state)
+{
+    (void)state;
+    const char *argv[] = {self_path, "signal", NULL};
+    const char *env[] = {"MALLOCX_BACKGROUND", "1", NULL};
+    char buf[64];
+    assert_true(mx_test_run_captured(argv, env, buf, sizeof(buf)));
+    assert_string_equal(buf, "taken 2\n");
+}
+
 static void test_without_background_pages_stay(void **state)
 {
     (void)state;
@@ -216,6 +243,10 @@ int main(int argc, char **argv)
         child_work();
         return 0;
     }
+    if (argc > 1 && strcmp(argv[1], "signal") == 0) {
+        child_signal();
+        return 0;
+    }
     if (argc > 1 && strcmp(argv[1], "sparse") == 0) {
         child_sparse();
         return 0;
@@ -230,6 +261,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_background_keeps_the_purge_delay),
         cmocka_unit_test(test_background_trims_pages_of_idle_thread),
         cmocka_unit_test(test_without_background_pages_stay),
+        cmocka_unit_test(test_background_thread_takes_no_signals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
