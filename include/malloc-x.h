@@ -95,8 +95,10 @@ void mx_stats_print(void);
 typedef enum mx_option {
     MX_OPTION_PURGE_DELAY,  /* MALLOCX_PURGE_DELAY: milliseconds, 0..3600000 */
     MX_OPTION_RETAIN_LIMIT, /* MALLOCX_RETAIN_LIMIT: bytes, >= 0; -1 for auto (cgroup-derived) */
-    MX_OPTION_BACKGROUND,   /* MALLOCX_BACKGROUND: 0 or 1. Set to 1 at run time, the purging
-                               thread starts within the call; set to 0, it stays but idles */
+    MX_OPTION_BACKGROUND,   /* MALLOCX_BACKGROUND: 0, 1, or -1 for auto (the default: once
+                               the process has grown to 32 MiB of pages). Set at run time to
+                               a value that asks for it now, the purging thread starts within
+                               the call; set to 0, it stays but idles */
     MX_OPTION_SHOW_STATS,   /* MALLOCX_SHOW_STATS: 0 or 1, statistics to stderr at exit */
     MX_OPTION_VERBOSE,      /* MALLOCX_VERBOSE: 0 or 1 */
 } mx_option_t;

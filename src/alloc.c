@@ -80,7 +80,7 @@ void *mxi_alloc_slow(mx_heap_t *heap, size_t size)
             return NULL;
         }
     }
-    if (MX_UNLIKELY(mxi_background_wants_restart())) {
+    if (MX_UNLIKELY(mxi_background_is_pending())) {
         /* Creating the thread allocates on this heap, and those calls' returns marked this
          * thread outside the allocator: mark it inside again before the heap is used, and take
          * it afresh, as an entry point would (heap.h). */

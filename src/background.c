@@ -3,8 +3,8 @@
  * again. It never allocates: its own TLS heap stays the empty one.
  *
  * Starting: pthread_create itself allocates (the new thread's TLS), so the thread is started
- * from outside the allocator: from a library constructor at load time, or on request. After
- * fork the child starts its own on its first allocation slow path, where no lock of ours is
+ * from outside the allocator: from a library constructor at load time, on request, or from an
+ * allocation slow path (after the process grew, or in a fork child), where no lock of ours is
  * held and nothing of the heap's state is cached across the call. */
 #include "background.h"
 
@@ -19,35 +19,61 @@
 #include "options.h"
 #include "purge.h"
 
-enum { BACKGROUND_OFF, BACKGROUND_STARTING, BACKGROUND_RUNNING, BACKGROUND_RESTART };
+/* PENDING: the next allocation slow path is to start the thread. */
+enum { BACKGROUND_OFF, BACKGROUND_PENDING, BACKGROUND_STARTING, BACKGROUND_RUNNING };
 static _Atomic(int) background_state;
+/* The process's pages reached MX_BACKGROUND_AUTO_BYTES (a fork child inherits it). */
+static _Atomic(bool) background_grown;
+
+/* Sleeps double, up to a second, while ticks find nothing to do: a process that has gone quiet
+ * with everything given back is woken once a second rather than a hundred times. The first
+ * tick that finds a thread active again, or memory waiting, returns to the purge delay. */
+#define BACKGROUND_MAX_SLEEP_MS 1000
+#define BACKGROUND_MAX_BACKOFF 10
 
 static void *background_main(void *arg)
 {
     (void)arg;
+    unsigned backoff = 0;
     for (;;) {
         int64_t ms = __atomic_load_n(&mxi_options.purge_delay_ms, __ATOMIC_RELAXED);
-        ms = ms < 1 ? 1 : ms > 1000 ? 1000 : ms;
+        ms = ms < 1 ? 1 : ms;
+        ms <<= backoff;
+        ms = ms > BACKGROUND_MAX_SLEEP_MS ? BACKGROUND_MAX_SLEEP_MS : ms;
         struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
         nanosleep(&ts, NULL);
-        if (!__atomic_load_n(&mxi_options.background, __ATOMIC_RELAXED)) {
+        if (__atomic_load_n(&mxi_options.background, __ATOMIC_RELAXED) == 0) {
+            backoff = BACKGROUND_MAX_BACKOFF;
             continue;
         }
         mxi_enter();
-        mxi_purge_background_tick();
+        bool busy = mxi_purge_background_tick();
         mxi_leave();
+        backoff = busy ? 0 : backoff < BACKGROUND_MAX_BACKOFF ? backoff + 1 : backoff;
     }
     return NULL;
 }
 
+static bool background_is_wanted(void)
+{
+    int64_t mode = __atomic_load_n(&mxi_options.background, __ATOMIC_RELAXED);
+    return mode == 1 || (mode == MX_OPTION_AUTO && mxi_atomic_load_relaxed(&background_grown));
+}
+
 void mxi_background_start(void)
 {
-    if (!__atomic_load_n(&mxi_options.background, __ATOMIC_RELAXED)) {
+    int state = mxi_atomic_load_relaxed(&background_state);
+    if (state == BACKGROUND_RUNNING || state == BACKGROUND_STARTING) {
         return;
     }
-    int state = mxi_atomic_load_relaxed(&background_state);
-    if (state == BACKGROUND_RUNNING || state == BACKGROUND_STARTING ||
-        !atomic_compare_exchange_strong(&background_state, &state, BACKGROUND_STARTING)) {
+    if (!background_is_wanted()) {
+        /* A pending start the option no longer asks for: stop the slow paths asking. */
+        if (state == BACKGROUND_PENDING) {
+            atomic_compare_exchange_strong(&background_state, &state, BACKGROUND_OFF);
+        }
+        return;
+    }
+    if (!atomic_compare_exchange_strong(&background_state, &state, BACKGROUND_STARTING)) {
         return;
     }
     int saved = errno;
@@ -72,19 +98,28 @@ void mxi_background_start(void)
         pthread_sigmask(SIG_SETMASK, &old, NULL);
     }
     /* A refused thread (out of memory, a thread limit) leaves purging to the allocating
-     * threads, as without the option; a later request may try again. */
+     * threads, as without the option; no slow path tries again, but mx_option_set does. */
     mxi_atomic_store_release(&background_state, started ? BACKGROUND_RUNNING : BACKGROUND_OFF);
     errno = saved;
+}
+
+void mxi_background_note_growth(void)
+{
+    mxi_atomic_store_relaxed(&background_grown, true);
+    if (__atomic_load_n(&mxi_options.background, __ATOMIC_RELAXED) == MX_OPTION_AUTO) {
+        int state = BACKGROUND_OFF;
+        atomic_compare_exchange_strong(&background_state, &state, BACKGROUND_PENDING);
+    }
 }
 
 void mxi_background_after_fork(void)
 {
     int state = mxi_atomic_load_relaxed(&background_state);
     mxi_atomic_store_relaxed(&background_state,
-                             state == BACKGROUND_OFF ? BACKGROUND_OFF : BACKGROUND_RESTART);
+                             state == BACKGROUND_OFF ? BACKGROUND_OFF : BACKGROUND_PENDING);
 }
 
-bool mxi_background_wants_restart(void)
+bool mxi_background_is_pending(void)
 {
-    return mxi_atomic_load_relaxed(&background_state) == BACKGROUND_RESTART;
+    return mxi_atomic_load_relaxed(&background_state) == BACKGROUND_PENDING;
 }

@@ -1,18 +1,25 @@
-/* The optional background thread (MALLOCX_BACKGROUND=1): purges and collects idle heaps on
- * schedule, so memory goes back while no thread calls the allocator. Off by default, and then
- * no thread is ever created. */
+/* The background thread: purges and collects idle heaps on schedule, so memory goes back while
+ * no thread calls the allocator. MALLOCX_BACKGROUND=1 starts it when the library loads; with
+ * `auto`, the default, it starts once the process's pages first reach MX_BACKGROUND_AUTO_BYTES,
+ * so a small program never has it; with 0 no thread is ever created. */
 #ifndef MX_BACKGROUND_H
 #define MX_BACKGROUND_H
 
-/* Starts the thread if the option asks for it and it is not running. Called at library load
- * (a constructor: never from inside a malloc call), from mx_option_set, and in a fork child
- * from its first allocation slow path. Takes no lock of the allocator's. */
+/* Starts the thread if the option asks for it now and it is not running. Called at library
+ * load (a constructor: never from inside a malloc call), from mx_option_set, and from an
+ * allocation slow path when a start is pending. Takes no lock of the allocator's. */
 void mxi_background_start(void);
 
-/* Fork child handler: the parent's thread does not exist in the child. */
+/* The segment layer, once per process, when its pages first reach MX_BACKGROUND_AUTO_BYTES:
+ * with `auto`, the next allocation slow path starts the thread. Atomics only, so it may be
+ * called under any lock. */
+void mxi_background_note_growth(void);
+
+/* Fork child handler: the parent's thread does not exist in the child, whose first allocation
+ * slow path starts its own. */
 void mxi_background_after_fork(void);
 
-/* True in a fork child whose thread has not been started again yet (cheap: one load). */
-_Bool mxi_background_wants_restart(void);
+/* True when an allocation slow path is to call mxi_background_start (cheap: one load). */
+_Bool mxi_background_is_pending(void);
 
 #endif

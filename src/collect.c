@@ -116,9 +116,10 @@ static bool collect_probe(mx_heap_t *heap)
  * interval, and either other threads freed into it since, or it was not collected since it
  * went idle (the empty pages an idle thread kept for reuse go back too), or its trim is due.
  * With `force`, any live heap whose thread is outside the allocator. A hinted heap of an
- * active thread is looked at again at the next sweep. */
+ * active thread is looked at again at the next sweep. *busy is set unless the heap is idle
+ * with nothing left to do for it: collected, and trimmed since it went idle. */
 static bool collect_is_candidate(mx_heap_t *heap, mx_heap_t *self, bool force, int64_t now,
-                                 bool *again)
+                                 bool *again, bool *busy)
 {
     if (heap == self || heap->state != MX_HEAP_LIVE) {
         return false;
@@ -126,6 +127,7 @@ static bool collect_is_candidate(mx_heap_t *heap, mx_heap_t *self, bool force, i
     bool hinted = mxi_atomic_load_relaxed(&heap->remote_hint) != 0;
     bool idle = __atomic_load_n(&heap->thread->state, __ATOMIC_ACQUIRE) == MX_THREAD_PROBED;
     if (!idle) {
+        *busy = true;
         heap->idle_collected = false;
         bool probed = collect_probe(heap);
         if (probed) {
@@ -136,7 +138,10 @@ static bool collect_is_candidate(mx_heap_t *heap, mx_heap_t *self, bool force, i
             return false;
         }
     }
-    return force || hinted || !heap->idle_collected || collect_trim_is_pending(heap, now);
+    bool candidate =
+        force || hinted || !heap->idle_collected || collect_trim_is_pending(heap, now);
+    *busy |= candidate || heap->trimmed_at_ms < heap->probed_at_ms;
+    return candidate;
 }
 
 /* Step 1 for one heap: true if the thread's pointer now holds mxi_heap_held in its place. */
@@ -169,7 +174,7 @@ static void collect_count(size_t pages)
 }
 
 /* Under the collect and abandon locks. Adds the bytes trimmed to *trimmed. */
-static bool collect_live_heaps(bool force, size_t *trimmed)
+static bool collect_live_heaps(bool force, size_t *trimmed, bool *busy)
 {
     mx_heap_t *self = mxi_heap_tls();
     mx_heap_t *held[COLLECT_BATCH];
@@ -177,7 +182,7 @@ static bool collect_live_heaps(bool force, size_t *trimmed)
     bool again = false;
     int64_t now = mxi_now_ms();
     for (mx_heap_t *heap = mxi_heap_registry_first(); heap != NULL; heap = heap->next_all) {
-        if (!collect_is_candidate(heap, self, force, now, &again)) {
+        if (!collect_is_candidate(heap, self, force, now, &again, busy)) {
             continue;
         }
         if (n == COLLECT_BATCH) {
@@ -219,8 +224,11 @@ void mxi_collect_after_fork(void)
     mxi_collect_init();
 }
 
-bool mxi_collect_sweep(bool force)
+bool mxi_collect_sweep(bool force, bool *busy)
 {
+    bool ignored;
+    busy = busy != NULL ? busy : &ignored;
+    *busy = true;
     /* malloc_trim and a refused mapping must not miss a collection another thread is running:
      * they wait for it. A tick just leaves the sweep to whoever is doing it. */
     if (force) {
@@ -233,7 +241,9 @@ bool mxi_collect_sweep(bool force)
     size_t pages;
     size_t trimmed;
     size_t heaps = mxi_abandon_collect_locked(force, &pages, &trimmed);
-    bool again = collect_live_heaps(force, &trimmed);
+    *busy = heaps != 0;
+    bool again = collect_live_heaps(force, &trimmed, busy);
+    *busy |= again;
     mxi_unlock(&mxi_abandon_lock);
     mxi_unlock(&mxi_collect_lock);
     if (heaps != 0) {

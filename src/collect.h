@@ -18,8 +18,11 @@
  * remote frees went into it (always with `force`). At most one sweep runs at a time: a call
  * that finds one running returns at once, a forced one waits for it. A collection also trims
  * a heap whose thread has been idle long enough, and with `force` every heap it collects and
- * the pool (trim.h). Returns true if trimming gave memory back. Call with no lock held. */
-bool mxi_collect_sweep(bool force);
+ * the pool (trim.h). Returns true if trimming gave memory back. Call with no lock held.
+ * If `busy` is not NULL, *busy is set false only when every heap's thread was found idle with
+ * nothing left to collect or trim for it, and nothing to collect in the pool: until a thread
+ * calls the allocator again, further sweeps would find nothing to do. */
+bool mxi_collect_sweep(bool force, bool *busy);
 
 /* Chooses the barrier a sweep uses and registers for it; called once at load time. */
 void mxi_collect_init(void);

@@ -82,6 +82,12 @@ static_assert(MX_EXTEND_POPULATE_SIZE / MX_SMALL_MAX <= MX_EXTEND_SIZE / MX_MIN_
 /* Milliseconds a free slice stays committed before it is purged (returned with madvise). */
 #define MX_PURGE_DELAY_MS 10
 
+/* With MALLOCX_BACKGROUND=auto (the default), the background thread starts once the pages of
+ * all heaps first reach this many bytes: below it, what a program that goes quiet can leave
+ * resident is small next to what a thread costs it (a stack, a wakeup per purge delay), and
+ * most programs never get there. */
+#define MX_BACKGROUND_AUTO_BYTES ((size_t)32 << 20)
+
 /* Empty segments kept mapped (purged) for reuse instead of being unmapped. */
 #define MX_SEGMENT_CACHE 2
 

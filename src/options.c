@@ -26,8 +26,8 @@
 
 mx_options_t mxi_options = {
     .purge_delay_ms = MX_PURGE_DELAY_MS,
-    .retain_limit = MX_RETAIN_LIMIT_AUTO,
-    .background = false,
+    .retain_limit = MX_OPTION_AUTO,
+    .background = MX_OPTION_AUTO,
     .show_stats = false,
     .verbose = false,
 };
@@ -38,25 +38,26 @@ mx_options_t mxi_options = {
 
 typedef enum option_kind {
     KIND_NUMBER, /* decimal, 0..max */
-    KIND_BYTES,  /* decimal bytes with an optional K, M or G suffix, or "auto" */
+    KIND_BYTES,  /* decimal bytes with an optional K, M or G suffix */
 } option_kind_t;
 
 typedef struct option_spec {
     const char *env; /* the variable, also the name in messages */
     option_kind_t kind;
-    int64_t max;          /* the minimum is 0 for all (and -1, auto, for KIND_BYTES) */
+    int64_t max;          /* the minimum is 0 for all */
+    bool has_auto;        /* "auto" is a value too (MX_OPTION_AUTO) */
     const char *expected; /* what a bad value should have been, for its warning */
 } option_spec_t;
 
 /* Indexed by mx_option_t. */
 static const option_spec_t option_specs[] = {
-    [MX_OPTION_PURGE_DELAY] = {"MALLOCX_PURGE_DELAY", KIND_NUMBER, PURGE_DELAY_MAX_MS,
+    [MX_OPTION_PURGE_DELAY] = {"MALLOCX_PURGE_DELAY", KIND_NUMBER, PURGE_DELAY_MAX_MS, false,
                                "milliseconds 0..3600000"},
-    [MX_OPTION_RETAIN_LIMIT] = {"MALLOCX_RETAIN_LIMIT", KIND_BYTES, INT64_MAX,
+    [MX_OPTION_RETAIN_LIMIT] = {"MALLOCX_RETAIN_LIMIT", KIND_BYTES, INT64_MAX, true,
                                 "bytes with an optional K, M or G suffix, or auto"},
-    [MX_OPTION_BACKGROUND] = {"MALLOCX_BACKGROUND", KIND_NUMBER, 1, "0 or 1"},
-    [MX_OPTION_SHOW_STATS] = {"MALLOCX_SHOW_STATS", KIND_NUMBER, 1, "0 or 1"},
-    [MX_OPTION_VERBOSE] = {"MALLOCX_VERBOSE", KIND_NUMBER, 1, "0 or 1"},
+    [MX_OPTION_BACKGROUND] = {"MALLOCX_BACKGROUND", KIND_NUMBER, 1, true, "0, 1 or auto"},
+    [MX_OPTION_SHOW_STATS] = {"MALLOCX_SHOW_STATS", KIND_NUMBER, 1, false, "0 or 1"},
+    [MX_OPTION_VERBOSE] = {"MALLOCX_VERBOSE", KIND_NUMBER, 1, false, "0 or 1"},
 };
 
 #define OPTION_COUNT (sizeof(option_specs) / sizeof(option_specs[0]))
@@ -77,18 +78,18 @@ static const profile_t profiles[] = {
      {
          [MX_OPTION_PURGE_DELAY] = 100,
          [MX_OPTION_RETAIN_LIMIT] = PROFILE_KEEP,
-         [MX_OPTION_BACKGROUND] = 0,
+         [MX_OPTION_BACKGROUND] = PROFILE_KEEP,
          [MX_OPTION_SHOW_STATS] = PROFILE_KEEP,
          [MX_OPTION_VERBOSE] = PROFILE_KEEP,
      }},
     /* memory: free pages go back after 1 ms (still reused within a burst of frees and
      * allocations) and at most 8 MiB of free memory waits at all, which bounds what an idle
-     * program holds without the cost of a background thread. */
+     * program holds even before it has grown enough to get the background thread. */
     {"memory",
      {
          [MX_OPTION_PURGE_DELAY] = 1,
          [MX_OPTION_RETAIN_LIMIT] = (int64_t)8 << 20,
-         [MX_OPTION_BACKGROUND] = 0,
+         [MX_OPTION_BACKGROUND] = PROFILE_KEEP,
          [MX_OPTION_SHOW_STATS] = PROFILE_KEEP,
          [MX_OPTION_VERBOSE] = PROFILE_KEEP,
      }},
@@ -107,7 +108,7 @@ static const profile_t profiles[] = {
 static bool option_in_range(mx_option_t option, long long value)
 {
     const option_spec_t *spec = &option_specs[option];
-    if (spec->kind == KIND_BYTES && value == MX_RETAIN_LIMIT_AUTO) {
+    if (spec->has_auto && value == MX_OPTION_AUTO) {
         return true;
     }
     return value >= 0 && value <= spec->max;
@@ -142,7 +143,7 @@ static void option_store(mx_option_t option, int64_t value)
         __atomic_store_n(&mxi_options.retain_limit, value, __ATOMIC_RELAXED);
         break;
     case MX_OPTION_BACKGROUND:
-        __atomic_store_n(&mxi_options.background, value != 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&mxi_options.background, value, __ATOMIC_RELAXED);
         break;
     case MX_OPTION_SHOW_STATS:
         __atomic_store_n(&mxi_options.show_stats, value != 0, __ATOMIC_RELAXED);
@@ -196,8 +197,8 @@ static bool parse_decimal(const char **p, int64_t max, int64_t *out)
 static bool option_parse(const option_spec_t *spec, const char *text, int64_t *out)
 {
     const char *end = text_end(text);
-    if (spec->kind == KIND_BYTES && text_equals(text, end, "auto")) {
-        *out = MX_RETAIN_LIMIT_AUTO;
+    if (spec->has_auto && text_equals(text, end, "auto")) {
+        *out = MX_OPTION_AUTO;
         return true;
     }
     int64_t v;
@@ -238,7 +239,7 @@ static bool option_parse(const option_spec_t *spec, const char *text, int64_t *o
 /* The value as a variable would spell it: auto, or bytes with the largest exact suffix. */
 static void option_fmt_value(mx_fmt_t *f, const option_spec_t *spec, int64_t v)
 {
-    if (spec->kind == KIND_BYTES && v == MX_RETAIN_LIMIT_AUTO) {
+    if (spec->has_auto && v == MX_OPTION_AUTO) {
         mxi_fmt_str(f, "auto");
         return;
     }
@@ -470,8 +471,9 @@ int mxi_option_set(mx_option_t option, long long value)
     mxi_process_init();
     errno = saved;
     option_store(option, value);
-    if (option == MX_OPTION_BACKGROUND && value != 0) {
-        /* The caller is outside the allocator: a safe place to create the thread. */
+    if (option == MX_OPTION_BACKGROUND) {
+        /* The caller is outside the allocator: a safe place to create the thread, if the new
+         * value asks for it now. */
         mxi_background_start();
     }
     return 0;

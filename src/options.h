@@ -9,9 +9,10 @@
 
 #include "malloc-x.h"
 
-/* The sentinel of retain_limit: no byte budget was asked for, so the purge layer derives one
- * from the process's cgroup memory limit (or keeps none). */
-#define MX_RETAIN_LIMIT_AUTO ((int64_t)-1)
+/* The value `auto` of an option that has one: for retain_limit, no byte budget was asked for,
+ * so the purge layer derives one from the process's cgroup memory limit (or keeps none); for
+ * background, the thread starts once the process has grown (background.h). */
+#define MX_OPTION_AUTO ((int64_t)-1)
 
 /* Fields are plain so the allocator reads them with ordinary loads. After initialization only
  * mxi_option_set writes them, with relaxed atomic stores of whole fields: a reader on another
@@ -21,7 +22,8 @@ typedef struct mx_options {
     int64_t purge_delay_ms; /* MALLOCX_PURGE_DELAY: ms a free page stays resident (0: none) */
     int64_t retain_limit;   /* MALLOCX_RETAIN_LIMIT: bytes of free memory kept resident for
                                reuse beyond which purging does not wait for the delay */
-    bool background;        /* MALLOCX_BACKGROUND: a thread purges on schedule */
+    int64_t background;     /* MALLOCX_BACKGROUND: a thread purges on schedule: 1 from the
+                               start, MX_OPTION_AUTO once the process has grown, 0 never */
     bool show_stats;        /* MALLOCX_SHOW_STATS: print statistics to stderr at exit */
     bool verbose;           /* MALLOCX_VERBOSE: print the options in effect at start */
 } mx_options_t;

@@ -81,12 +81,15 @@ static bool purge_sweep_is_due(int64_t now)
 }
 
 /* A purge tick also gives back the calling heap's empty pages that were kept for reuse (the
- * head of each queue), so they do not pin their segments (mxi_heap_purge_tick). */
-static void purge_tick(mx_heap_t *heap, int64_t due)
+ * head of each queue), so they do not pin their segments (mxi_heap_purge_tick). Returns false
+ * only when its sweep found every thread idle with nothing left to do and no memory waits to
+ * be purged (a tick that did not sweep knows nothing of the threads: true). */
+static bool purge_tick(mx_heap_t *heap, int64_t due)
 {
     int64_t now = mxi_now_ms();
+    bool busy = true;
     if (purge_sweep_is_due(now)) {
-        mxi_collect_sweep(/*force=*/false);
+        mxi_collect_sweep(/*force=*/false, &busy);
     }
     if (due != 0 && now >= due) {
         if (heap != NULL) {
@@ -94,6 +97,7 @@ static void purge_tick(mx_heap_t *heap, int64_t due)
         }
         mxi_segment_purge(now, false);
     }
+    return busy || mxi_atomic_load_relaxed(&purge_next_due_ms) != 0;
 }
 
 void mxi_purge_if_due(mx_heap_t *heap)
@@ -104,9 +108,9 @@ void mxi_purge_if_due(mx_heap_t *heap)
     }
 }
 
-void mxi_purge_background_tick(void)
+bool mxi_purge_background_tick(void)
 {
-    purge_tick(NULL, mxi_atomic_load_relaxed(&purge_next_due_ms));
+    return purge_tick(NULL, mxi_atomic_load_relaxed(&purge_next_due_ms));
 }
 
 /* An exiting thread leaves its free pages to the segments, and a process whose threads have
@@ -130,7 +134,7 @@ void mxi_purge_after_thread_exit(void)
  * pages or in idle threads' heaps, are empty but reach no purge until someone collects them. */
 bool mxi_purge_all(void)
 {
-    bool released = mxi_collect_sweep(/*force=*/true);
+    bool released = mxi_collect_sweep(/*force=*/true, NULL);
     mx_heap_t *heap = mxi_heap_current();
     released |= mxi_heap_release_empty_pages(heap) != 0;
     released |= mxi_heap_trim_pages(heap, MX_TRIM_ALL) != 0;

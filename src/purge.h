@@ -25,8 +25,9 @@ typedef struct mx_purge_counters {
 extern mx_purge_counters_t mxi_purge_counters;
 
 /* The background thread's tick: a purge tick whose sweep for idle heaps runs on schedule even
- * when nothing else is due. */
-void mxi_purge_background_tick(void);
+ * when nothing else is due. False when it found nothing left to do: every thread idle, their
+ * heaps collected and trimmed, no memory waiting to be purged. */
+bool mxi_purge_background_tick(void);
 
 /* After an exiting thread's heap went to the pool (abandon.c): purges now if much memory is
  * waiting for the delay. */

@@ -19,6 +19,7 @@
 
 #include <errno.h>
 
+#include "background.h"
 #include "debug.h"
 #include "error.h"
 #include "options.h"
@@ -38,6 +39,9 @@ static mx_segment_t *huge_list;
 static size_t segment_empty_count;
 /* Bytes of free slices not purged yet (their dirty or aged bits): what the retain limit caps. */
 static size_t segment_retained_bytes;
+/* Bytes of slices in pages, and whether they ever reached MX_BACKGROUND_AUTO_BYTES. */
+static size_t segment_page_bytes;
+static bool segment_has_grown;
 
 /* Runs of free slices that a purge tick reserved under the lock, to madvise without it: a
  * purge takes a system call per run, and other threads claiming and releasing pages waited
@@ -328,7 +332,13 @@ mx_page_t *mxi_segment_claim(uint32_t slices)
     page->slice_count = slices;
     page->kind = MX_PAGE_SMALL;
     page->start = (uint8_t *)seg + first * MX_SLICE_SIZE;
+    segment_page_bytes += (size_t)slices * MX_SLICE_SIZE;
+    bool grown = !segment_has_grown && segment_page_bytes >= MX_BACKGROUND_AUTO_BYTES;
+    segment_has_grown |= grown;
     mxi_unlock(&mxi_segment_lock);
+    if (grown) {
+        mxi_background_note_growth();
+    }
     if (MX_SECURE && !mxi_os_protect(page_guard(page), MX_GUARD_SIZE, /*is_guard=*/true)) {
         segment_release_unguarded(page);
         errno = ENOMEM;
@@ -354,6 +364,7 @@ static void segment_release_unguarded(mx_page_t *page)
     mxi_atomic_store_relaxed(&page->owner, 0);
     slices_mark(seg, page->slice_index, page->slice_count, &mxi_page_none);
     seg->used_slices -= page->slice_count;
+    segment_page_bytes -= (size_t)page->slice_count * MX_SLICE_SIZE;
     segment_note_free_locked(seg);
     if (seg->used_slices == MX_SEGMENT_HEADER_SLICES) {
         segment_empty_count++;
@@ -382,9 +393,11 @@ bool mxi_segment_resize_large(mx_page_t *page, uint32_t slices)
         }
         slices_mark(seg, first + count, slices - count, page);
         seg->used_slices += slices - (uint32_t)count;
+        segment_page_bytes += (slices - count) * MX_SLICE_SIZE;
     } else if (slices < count) {
         slices_mark(seg, first + slices, count - slices, &mxi_page_none);
         seg->used_slices -= (uint32_t)count - slices;
+        segment_page_bytes -= (count - slices) * MX_SLICE_SIZE;
         segment_note_free_locked(seg);
     }
     page->slice_count = slices;

@@ -1,12 +1,14 @@
 /* The background thread. With MALLOCX_BACKGROUND=1 a child process allocates 128 MiB, frees it
  * all and then sleeps without calling the allocator: its resident size must fall to within
  * 4 MiB of where it started within two seconds, with exactly one extra thread in the process.
- * Without the option the same child keeps the memory the whole time (nobody purges: the
- * retain limit is set high so no budget interferes) and has no thread besides its own. A fork
- * child of a process with the thread gets a thread of its own on its first allocation slow
- * path, and both processes exit cleanly. The thread keeps the purge delay: nothing goes
- * back before it. And it trims the pages an idle thread keeps a few live blocks in, which
- * without it stay resident. And a signal sent to the process never reaches it. */
+ * With `auto`, the default, the same happens once the process has grown past 32 MiB of pages,
+ * and a child that stays below that has no thread at all. With 0 the same child keeps the
+ * memory the whole time (nobody purges: the retain limit is set high so no budget interferes)
+ * and has no thread besides its own. A fork child of a process with the thread gets a thread
+ * of its own on its first allocation slow path, and both processes exit cleanly. The thread
+ * keeps the purge delay: nothing goes back before it. It trims the pages an idle thread keeps
+ * a few live blocks in, which without it stay resident. And once everything is given back, it
+ * wakes rarely instead of once per purge delay. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -44,12 +46,14 @@ static long thread_count(void)
 }
 
 /* Prints "<peak> <lowest resident while asleep> <ms until it fell under `bar` or -1>
- * <threads>". Only nanosleep and /proc reads: no allocator call. */
+ * <threads> <wakeups of other threads in the last second>". Only nanosleep and /proc reads:
+ * no allocator call. */
 static void report_while_asleep(size_t baseline, size_t peak, size_t bar)
 {
     int64_t start = now_ms();
     int64_t fell = -1;
     size_t lowest = peak;
+    long wakeups_before = -1;
     while (now_ms() - start < DEADLINE_MS) {
         struct timespec ts = {0, 10000000};
         nanosleep(&ts, NULL);
@@ -58,8 +62,12 @@ static void report_while_asleep(size_t baseline, size_t peak, size_t bar)
         if (fell < 0 && rss < bar) {
             fell = now_ms() - start;
         }
+        if (wakeups_before < 0 && now_ms() - start >= DEADLINE_MS - 1000) {
+            wakeups_before = mx_test_other_threads_wakeups();
+        }
     }
-    printf("%zu %zu %lld %ld\n", peak, lowest, (long long)fell, thread_count());
+    long wakeups = mx_test_other_threads_wakeups() - wakeups_before;
+    printf("%zu %zu %lld %ld %ld\n", peak, lowest, (long long)fell, thread_count(), wakeups);
 }
 
 static void child_work(void)
@@ -68,6 +76,20 @@ static void child_work(void)
     enum { MAX_BLOCKS = 4096 };
     static void *blocks[MAX_BLOCKS];
     size_t n = mx_test_fill_working_set(blocks, MAX_BLOCKS, WORKING_SET, 1 << 10, 256 << 10, 99);
+    size_t peak = mx_test_rss_above(baseline);
+    mx_test_free_all(blocks, n);
+    report_while_asleep(baseline, peak, 4 * MIB);
+}
+
+/* A program that never reaches 32 MiB of pages. */
+#define SMALL_SET (8 * MIB)
+
+static void child_small(void)
+{
+    size_t baseline = mx_test_rss_bytes();
+    enum { MAX_BLOCKS = 4096 };
+    static void *blocks[MAX_BLOCKS];
+    size_t n = mx_test_fill_working_set(blocks, MAX_BLOCKS, SMALL_SET, 1 << 10, 64 << 10, 98);
     size_t peak = mx_test_rss_above(baseline);
     mx_test_free_all(blocks, n);
     report_while_asleep(baseline, peak, 4 * MIB);
@@ -138,29 +160,33 @@ typedef struct {
     size_t peak, lowest;
     long long fell_ms;
     long threads;
+    long wakeups;
 } result_t;
 
-static bool run_child_delay(const char *mode, bool background, const char *delay, result_t *r)
+/* `background`: the value of MALLOCX_BACKGROUND, or NULL for the default. */
+static bool run_child_delay(const char *mode, const char *background, const char *delay,
+                            result_t *r)
 {
     const char *argv[] = {self_path, mode, NULL};
     const char *env[] = {"MALLOCX_PURGE_DELAY", delay, "MALLOCX_RETAIN_LIMIT", "1G",
-                         "MALLOCX_BACKGROUND", background ? "1" : NULL, NULL};
+                         "MALLOCX_BACKGROUND", background, NULL};
     char buf[256];
     unsigned long long peak, lowest;
     if (!mx_test_run_captured(argv, env, buf, sizeof(buf)) ||
-        sscanf(buf, "%llu %llu %lld %ld", &peak, &lowest, &r->fell_ms, &r->threads) != 4) {
+        sscanf(buf, "%llu %llu %lld %ld %ld", &peak, &lowest, &r->fell_ms, &r->threads,
+               &r->wakeups) != 5) {
         return false;
     }
     r->peak = (size_t)peak;
     r->lowest = (size_t)lowest;
-    printf("%s, %s, delay %3s ms: peak %6.1f MiB, lowest while asleep %6.1f MiB, under the bar "
-           "after %lld ms, %ld thread(s)\n",
-           mode, background ? "background" : "no background", delay, (double)r->peak / MIB,
-           (double)r->lowest / MIB, r->fell_ms, r->threads);
+    printf("%s, background %s, delay %3s ms: peak %6.1f MiB, lowest while asleep %6.1f MiB, "
+           "under the bar after %lld ms, %ld thread(s), %ld wakeup(s) in the last second\n",
+           mode, background != NULL ? background : "unset", delay, (double)r->peak / MIB,
+           (double)r->lowest / MIB, r->fell_ms, r->threads, r->wakeups);
     return true;
 }
 
-static bool run_child(const char *mode, bool background, result_t *r)
+static bool run_child(const char *mode, const char *background, result_t *r)
 {
     return run_child_delay(mode, background, "10", r);
 }
@@ -169,7 +195,7 @@ static void test_background_purges_while_program_sleeps(void **state)
 {
     (void)state;
     result_t r;
-    assert_true(run_child("work", true, &r));
+    assert_true(run_child("work", "1", &r));
     assert_true(r.peak >= WORKING_SET * 9 / 10);
     assert_true(r.fell_ms >= 0);
     assert_int_equal(r.threads, 2);
@@ -179,7 +205,7 @@ static void test_without_background_no_thread_and_no_purge(void **state)
 {
     (void)state;
     result_t r;
-    assert_true(run_child("work", false, &r));
+    assert_true(run_child("work", "0", &r));
     assert_true(r.peak >= WORKING_SET * 9 / 10);
     assert_true(r.lowest >= WORKING_SET / 2);
     assert_int_equal(r.threads, 1);
@@ -189,7 +215,7 @@ static void test_background_after_fork(void **state)
 {
     (void)state;
     result_t r;
-    assert_true(run_child("fork", true, &r));
+    assert_true(run_child("fork", "1", &r));
     assert_true(r.fell_ms >= 0);
     assert_int_equal(r.threads, 2);
 }
@@ -201,7 +227,7 @@ static void test_background_keeps_the_purge_delay(void **state)
 {
     (void)state;
     result_t r;
-    assert_true(run_child_delay("work", true, "300", &r));
+    assert_true(run_child_delay("work", "1", "300", &r));
     assert_true(r.peak >= WORKING_SET * 9 / 10);
     assert_true(r.fell_ms >= 200);
     assert_true(r.fell_ms < DEADLINE_MS);
@@ -211,10 +237,43 @@ static void test_background_trims_pages_of_idle_thread(void **state)
 {
     (void)state;
     result_t r;
-    assert_true(run_child("sparse", true, &r));
+    assert_true(run_child("sparse", "1", &r));
     assert_true(r.peak >= 60 * MIB);
     assert_true(r.fell_ms >= 0);
     assert_int_equal(r.threads, 2);
+}
+
+/* The default starts the thread once the process has grown, and it then does what
+ * MALLOCX_BACKGROUND=1 does; a program that stays small never gets one. */
+static void test_auto_starts_once_grown(void **state)
+{
+    (void)state;
+    result_t r;
+    assert_true(run_child("work", NULL, &r));
+    assert_true(r.peak >= WORKING_SET * 9 / 10);
+    assert_true(r.fell_ms >= 0);
+    assert_int_equal(r.threads, 2);
+}
+
+static void test_auto_small_program_has_no_thread(void **state)
+{
+    (void)state;
+    result_t r;
+    assert_true(run_child("small", NULL, &r));
+    assert_int_equal(r.threads, 1);
+    assert_int_equal(r.wakeups, 0);
+}
+
+/* A thread woken every purge delay would wake about 100 times a second here; with nothing left
+ * to do, its sleeps double up to a second. */
+static void test_background_sleeps_longer_when_nothing_is_left(void **state)
+{
+    (void)state;
+    result_t r;
+    assert_true(run_child("work", "1", &r));
+    assert_int_equal(r.threads, 2);
+    assert_true(r.wakeups >= 0);
+    assert_true(r.wakeups <= 10);
 }
 
 static void test_background_thread_takes_no_signals(void **state)
@@ -231,7 +290,7 @@ static void test_without_background_pages_stay(void **state)
 {
     (void)state;
     result_t r;
-    assert_true(run_child("sparse", false, &r));
+    assert_true(run_child("sparse", "0", &r));
     assert_true(r.peak >= 60 * MIB);
     assert_true(r.lowest >= 48 * MIB);
 }
@@ -245,6 +304,10 @@ int main(int argc, char **argv)
     }
     if (argc > 1 && strcmp(argv[1], "signal") == 0) {
         child_signal();
+        return 0;
+    }
+    if (argc > 1 && strcmp(argv[1], "small") == 0) {
+        child_small();
         return 0;
     }
     if (argc > 1 && strcmp(argv[1], "sparse") == 0) {
@@ -261,6 +324,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_background_keeps_the_purge_delay),
         cmocka_unit_test(test_background_trims_pages_of_idle_thread),
         cmocka_unit_test(test_without_background_pages_stay),
+        cmocka_unit_test(test_auto_starts_once_grown),
+        cmocka_unit_test(test_auto_small_program_has_no_thread),
+        cmocka_unit_test(test_background_sleeps_longer_when_nothing_is_left),
         cmocka_unit_test(test_background_thread_takes_no_signals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -150,7 +150,7 @@ static void test_defaults(void **state)
     const char *env[] = {NULL};
     child_run_t run;
     run_child(env, &run);
-    expect_values(&run, 10, -1, 0, 0, 0);
+    expect_values(&run, 10, -1, -1, 0, 0);
     assert_string_equal(run.err, "");
 }
 
@@ -168,6 +168,7 @@ static void test_valid_settings(void **state)
                    9223372036854775807LL);
     expect_setting("MALLOCX_BACKGROUND=1", MX_OPTION_BACKGROUND, 1);
     expect_setting("MALLOCX_BACKGROUND=0", MX_OPTION_BACKGROUND, 0);
+    expect_setting("MALLOCX_BACKGROUND=auto", MX_OPTION_BACKGROUND, -1);
     expect_setting("MALLOCX_SHOW_STATS=1", MX_OPTION_SHOW_STATS, 1);
     expect_setting("MALLOCX_SHOW_STATS=0", MX_OPTION_SHOW_STATS, 0);
     /* An empty variable is unset. */
@@ -195,14 +196,16 @@ static void test_verbose_prints_options(void **state)
     const char *env[] = {"MALLOCX_VERBOSE=1", NULL};
     child_run_t run;
     run_child(env, &run);
-    expect_values(&run, 10, -1, 0, 0, 1);
+    expect_values(&run, 10, -1, -1, 0, 1);
     assert_string_equal(run.err, "malloc-x: MALLOCX_PURGE_DELAY=10 MALLOCX_RETAIN_LIMIT=auto "
-                                 "MALLOCX_BACKGROUND=0 MALLOCX_SHOW_STATS=0 MALLOCX_VERBOSE=1\n");
+                                 "MALLOCX_BACKGROUND=auto MALLOCX_SHOW_STATS=0 "
+                                 "MALLOCX_VERBOSE=1\n");
 
     const char *env_memory[] = {"MALLOCX_PROFILE=memory", "MALLOCX_VERBOSE=1", NULL};
     run_child(env_memory, &run);
     assert_string_equal(run.err, "malloc-x: MALLOCX_PURGE_DELAY=1 MALLOCX_RETAIN_LIMIT=8M "
-                                 "MALLOCX_BACKGROUND=0 MALLOCX_SHOW_STATS=0 MALLOCX_VERBOSE=1\n");
+                                 "MALLOCX_BACKGROUND=auto MALLOCX_SHOW_STATS=0 "
+                                 "MALLOCX_VERBOSE=1\n");
 }
 
 static void test_profiles(void **state)
@@ -211,12 +214,12 @@ static void test_profiles(void **state)
     child_run_t run;
     const char *throughput[] = {"MALLOCX_PROFILE=throughput", NULL};
     run_child(throughput, &run);
-    expect_values(&run, 100, -1, 0, 0, 0);
+    expect_values(&run, 100, -1, -1, 0, 0);
     assert_string_equal(run.err, "");
 
     const char *memory[] = {"MALLOCX_PROFILE=memory", NULL};
     run_child(memory, &run);
-    expect_values(&run, 1, 8 * MIB, 0, 0, 0);
+    expect_values(&run, 1, 8 * MIB, -1, 0, 0);
     assert_string_equal(run.err, "");
 
     const char *latency[] = {"MALLOCX_PROFILE=latency", NULL};
@@ -233,7 +236,7 @@ static void test_variable_overrides_profile(void **state)
     const char *memory[] = {"MALLOCX_PURGE_DELAY=50", "MALLOCX_PROFILE=memory",
                             "MALLOCX_RETAIN_LIMIT=auto", NULL};
     run_child(memory, &run);
-    expect_values(&run, 50, -1, 0, 0, 0);
+    expect_values(&run, 50, -1, -1, 0, 0);
     assert_string_equal(run.err, "");
 
     const char *latency[] = {"MALLOCX_PROFILE=latency", "MALLOCX_BACKGROUND=0",
@@ -283,8 +286,9 @@ static void test_bad_values(void **state)
     expect_warning("MALLOCX_RETAIN_LIMIT=8589934592G", MX_OPTION_RETAIN_LIMIT, -1,
                    "malloc-x: ignoring MALLOCX_RETAIN_LIMIT=8589934592G (expected bytes with an "
                    "optional K, M or G suffix, or auto); using auto\n");
-    expect_warning("MALLOCX_BACKGROUND=2", MX_OPTION_BACKGROUND, 0,
-                   "malloc-x: ignoring MALLOCX_BACKGROUND=2 (expected 0 or 1); using 0\n");
+    expect_warning("MALLOCX_BACKGROUND=2", MX_OPTION_BACKGROUND, -1,
+                   "malloc-x: ignoring MALLOCX_BACKGROUND=2 (expected 0, 1 or auto); "
+                   "using auto\n");
     expect_warning("MALLOCX_SHOW_STATS=yes", MX_OPTION_SHOW_STATS, 0,
                    "malloc-x: ignoring MALLOCX_SHOW_STATS=yes (expected 0 or 1); using 0\n");
     expect_warning("MALLOCX_VERBOSE=true", MX_OPTION_VERBOSE, 0,
@@ -305,7 +309,7 @@ static void test_bad_values_edges(void **state)
     child_run_t run;
     const char *under_profile[] = {"MALLOCX_PROFILE=memory", "MALLOCX_PURGE_DELAY=x", NULL};
     run_child(under_profile, &run);
-    expect_values(&run, 1, 8 * MIB, 0, 0, 0);
+    expect_values(&run, 1, 8 * MIB, -1, 0, 0);
     assert_string_equal(run.err, "malloc-x: ignoring MALLOCX_PURGE_DELAY=x (expected "
                                  "milliseconds 0..3600000); using 1\n");
 
@@ -321,11 +325,11 @@ static void test_bad_values_edges(void **state)
 
     const char *two[] = {"MALLOCX_BACKGROUND=on", "MALLOCX_PURGE_DELAY=soon", NULL};
     run_child(two, &run);
-    expect_values(&run, 10, -1, 0, 0, 0);
+    expect_values(&run, 10, -1, -1, 0, 0);
     assert_string_equal(run.err, "malloc-x: ignoring MALLOCX_PURGE_DELAY=soon (expected "
                                  "milliseconds 0..3600000); using 10\n"
-                                 "malloc-x: ignoring MALLOCX_BACKGROUND=on (expected 0 or 1); "
-                                 "using 0\n");
+                                 "malloc-x: ignoring MALLOCX_BACKGROUND=on (expected 0, 1 or "
+                                 "auto); using auto\n");
 }
 
 static void test_glibc_trim_threshold(void **state)
@@ -367,7 +371,7 @@ static void test_glibc_trim_threshold(void **state)
     /* A preset that leaves the retain limit alone leaves glibc's value. */
     const char *throughput[] = {"MALLOC_TRIM_THRESHOLD_=4096", "MALLOCX_PROFILE=throughput", NULL};
     run_child(throughput, &run);
-    expect_values(&run, 100, 4096, 0, 0, 0);
+    expect_values(&run, 100, 4096, -1, 0, 0);
 }
 
 /* glibc settings without a meaning here change nothing and print nothing. */
@@ -391,7 +395,7 @@ static void test_glibc_ignored_silently(void **state)
                          NULL};
     child_run_t run;
     run_child(env, &run);
-    expect_values(&run, 10, -1, 0, 0, 0);
+    expect_values(&run, 10, -1, -1, 0, 0);
     assert_string_equal(run.err, "");
 }
 
@@ -443,6 +447,7 @@ static void test_set_get_round_trip(void **state)
         {MX_OPTION_RETAIN_LIMIT, 9223372036854775807LL},
         {MX_OPTION_RETAIN_LIMIT, 3 * MIB},
         {MX_OPTION_BACKGROUND, 1},
+        {MX_OPTION_BACKGROUND, -1},
         {MX_OPTION_BACKGROUND, 0},
         {MX_OPTION_SHOW_STATS, 1},
         {MX_OPTION_SHOW_STATS, 0},
@@ -460,7 +465,7 @@ static void test_set_get_round_trip(void **state)
     } bad[] = {
         {MX_OPTION_PURGE_DELAY, -1},  {MX_OPTION_PURGE_DELAY, 3600001},
         {MX_OPTION_RETAIN_LIMIT, -2}, {MX_OPTION_RETAIN_LIMIT, -9223372036854775807LL - 1},
-        {MX_OPTION_BACKGROUND, 2},    {MX_OPTION_BACKGROUND, -1},
+        {MX_OPTION_BACKGROUND, 2},    {MX_OPTION_BACKGROUND, -2},
         {MX_OPTION_SHOW_STATS, 2},    {MX_OPTION_VERBOSE, 100},
         {(mx_option_t)5, 0},          {(mx_option_t)-1, 0},
     };

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -56,6 +57,60 @@ size_t mx_test_vsize_bytes(void)
 size_t mx_test_rss_bytes(void)
 {
     return statm_field(1);
+}
+
+/* The number after `name` in a /proc status file, or -1. */
+static long status_field(const char *path, const char *name)
+{
+    char buf[4096];
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) {
+        return -1;
+    }
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0) {
+        return -1;
+    }
+    buf[n] = '\0';
+    const char *at = strstr(buf, name);
+    long value;
+    return at != NULL && sscanf(at + strlen(name), " %ld", &value) == 1 ? value : -1;
+}
+
+long mx_test_other_threads_wakeups(void)
+{
+    int fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY);
+    if (fd < 0) {
+        return -1;
+    }
+    long self = (long)syscall(SYS_gettid);
+    long total = 0;
+    char buf[4096];
+    long n;
+    while ((n = syscall(SYS_getdents64, fd, buf, sizeof(buf))) > 0) {
+        for (long off = 0; off < n;) {
+            /* struct linux_dirent64: inode, offset, record length, type, then the name. */
+            unsigned short reclen;
+            memcpy(&reclen, buf + off + 16, sizeof(reclen));
+            const char *name = buf + off + 19;
+            off += reclen;
+            long tid = strtol(name, NULL, 10);
+            if (name[0] == '.' || tid == self) {
+                continue;
+            }
+            char path[64];
+            snprintf(path, sizeof(path), "/proc/self/task/%ld/status", tid);
+            long switches = status_field(path, "voluntary_ctxt_switches:");
+            if (switches < 0) {
+                close(fd);
+                return -1;
+            }
+            total += switches;
+        }
+    }
+    close(fd);
+    return n < 0 ? -1 : total;
 }
 
 size_t mx_test_rss_above(size_t baseline)

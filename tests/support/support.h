@@ -25,6 +25,9 @@ size_t mx_test_rss_bytes(void);
 size_t mx_test_vsize_bytes(void);
 /* Resident bytes above `baseline` (an earlier mx_test_rss_bytes), 0 if below it. */
 size_t mx_test_rss_above(size_t baseline);
+/* Voluntary context switches (each sleep is one) of every thread of the process but the
+ * calling one, summed; -1 on error. Never allocates. */
+long mx_test_other_threads_wakeups(void);
 
 /* A working set for memory tests: blocks of sizes drawn from [lo, hi] with `seed`, every byte
  * written, until `bytes` are allocated or `cap` blocks; returns how many. A failed malloc ends
