@@ -115,8 +115,11 @@ void mxi_background_note_growth(void)
 void mxi_background_after_fork(void)
 {
     int state = mxi_atomic_load_relaxed(&background_state);
-    mxi_atomic_store_relaxed(&background_state,
-                             state == BACKGROUND_OFF ? BACKGROUND_OFF : BACKGROUND_PENDING);
+    bool asked = __atomic_load_n(&mxi_options.background, __ATOMIC_RELAXED) == 1;
+    mxi_atomic_store_relaxed(&background_state, asked && state != BACKGROUND_OFF
+                                                    ? BACKGROUND_PENDING
+                                                    : BACKGROUND_OFF);
+    mxi_atomic_store_relaxed(&background_grown, false);
 }
 
 bool mxi_background_is_pending(void)

@@ -15,8 +15,11 @@ void mxi_background_start(void);
  * called under any lock. */
 void mxi_background_note_growth(void);
 
-/* Fork child handler: the parent's thread does not exist in the child, whose first allocation
- * slow path starts its own. */
+/* Fork child handler: the parent's thread does not exist in the child. With
+ * MALLOCX_BACKGROUND=1 the child's first allocation slow path starts its own. With `auto` the
+ * child starts one only once it has grown by MX_BACKGROUND_AUTO_BYTES itself: creating a
+ * thread in the child of a threaded process, which may only call async-signal-safe functions
+ * by POSIX, is left to programs that asked for the thread (and ThreadSanitizer refuses it). */
 void mxi_background_after_fork(void);
 
 /* True when an allocation slow path is to call mxi_background_start (cheap: one load). */

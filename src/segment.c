@@ -18,6 +18,7 @@
 #include "segment.h"
 
 #include <errno.h>
+#include <stdint.h>
 
 #include "background.h"
 #include "debug.h"
@@ -39,9 +40,10 @@ static mx_segment_t *huge_list;
 static size_t segment_empty_count;
 /* Bytes of free slices not purged yet (their dirty or aged bits): what the retain limit caps. */
 static size_t segment_retained_bytes;
-/* Bytes of slices in pages, and whether they ever reached MX_BACKGROUND_AUTO_BYTES. */
+/* Bytes of slices in pages, and the count at which the background thread is to start (with
+ * MALLOCX_BACKGROUND=auto); SIZE_MAX once it was reached. */
 static size_t segment_page_bytes;
-static bool segment_has_grown;
+static size_t segment_grow_mark = MX_BACKGROUND_AUTO_BYTES;
 
 /* Runs of free slices that a purge tick reserved under the lock, to madvise without it: a
  * purge takes a system call per run, and other threads claiming and releasing pages waited
@@ -333,8 +335,10 @@ mx_page_t *mxi_segment_claim(uint32_t slices)
     page->kind = MX_PAGE_SMALL;
     page->start = (uint8_t *)seg + first * MX_SLICE_SIZE;
     segment_page_bytes += (size_t)slices * MX_SLICE_SIZE;
-    bool grown = !segment_has_grown && segment_page_bytes >= MX_BACKGROUND_AUTO_BYTES;
-    segment_has_grown |= grown;
+    bool grown = segment_page_bytes >= segment_grow_mark;
+    if (grown) {
+        segment_grow_mark = SIZE_MAX;
+    }
     mxi_unlock(&mxi_segment_lock);
     if (grown) {
         mxi_background_note_growth();
@@ -719,6 +723,11 @@ bool mxi_segment_purge(int64_t now_ms, bool force)
     }
     mxi_unlock(&mxi_segment_purge_lock);
     return released;
+}
+
+void mxi_segment_after_fork_child(void)
+{
+    segment_grow_mark = segment_page_bytes + MX_BACKGROUND_AUTO_BYTES;
 }
 
 size_t mxi_segment_retained_bytes(void)

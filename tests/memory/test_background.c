@@ -5,7 +5,8 @@
  * and a child that stays below that has no thread at all. With 0 the same child keeps the
  * memory the whole time (nobody purges: the retain limit is set high so no budget interferes)
  * and has no thread besides its own. A fork child of a process with the thread gets a thread
- * of its own on its first allocation slow path, and both processes exit cleanly. The thread
+ * of its own on its first allocation slow path (with `auto`, once it has grown itself), and
+ * both processes exit cleanly. The thread
  * keeps the purge delay: nothing goes back before it. It trims the pages an idle thread keeps
  * a few live blocks in, which without it stay resident. And once everything is given back, it
  * wakes rarely instead of once per purge delay. */
@@ -255,6 +256,16 @@ static void test_auto_starts_once_grown(void **state)
     assert_int_equal(r.threads, 2);
 }
 
+/* A fork child under `auto` counts its growth from the fork: this one grows by 128 MiB. */
+static void test_auto_fork_child_that_grows(void **state)
+{
+    (void)state;
+    result_t r;
+    assert_true(run_child("fork", NULL, &r));
+    assert_true(r.fell_ms >= 0);
+    assert_int_equal(r.threads, 2);
+}
+
 static void test_auto_small_program_has_no_thread(void **state)
 {
     (void)state;
@@ -325,6 +336,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_background_trims_pages_of_idle_thread),
         cmocka_unit_test(test_without_background_pages_stay),
         cmocka_unit_test(test_auto_starts_once_grown),
+        cmocka_unit_test(test_auto_fork_child_that_grows),
         cmocka_unit_test(test_auto_small_program_has_no_thread),
         cmocka_unit_test(test_background_sleeps_longer_when_nothing_is_left),
         cmocka_unit_test(test_background_thread_takes_no_signals),
