@@ -42,6 +42,7 @@ void *mxi_alloc_large(size_t size, size_t alignment)
     if (page == NULL) {
         return NULL;
     }
+    mxi_background_note_claim();
     uint8_t *span = page->start;
     uint8_t *end = span + slices * MX_SLICE_SIZE - MX_GUARD_SIZE;
     uintptr_t start = ((uintptr_t)span + alignment - 1) & ~(uintptr_t)(alignment - 1);

@@ -12,18 +12,22 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "atomic.h"
+#include "compiler.h"
 #include "heap.h"
 #include "options.h"
 #include "purge.h"
+#include "segment.h"
 
 /* PENDING: the next allocation slow path is to start the thread. */
 enum { BACKGROUND_OFF, BACKGROUND_PENDING, BACKGROUND_STARTING, BACKGROUND_RUNNING };
 static _Atomic(int) background_state;
-/* The process's pages reached MX_BACKGROUND_AUTO_BYTES (a fork child inherits it). */
+/* The process's pages reached background_grow_mark, which is then SIZE_MAX. */
 static _Atomic(bool) background_grown;
+static _Atomic(size_t) background_grow_mark = MX_BACKGROUND_AUTO_BYTES;
 
 /* Sleeps double, up to a second, while ticks find nothing to do: a process that has gone quiet
  * with everything given back is woken once a second rather than a hundred times. The first
@@ -103,8 +107,13 @@ void mxi_background_start(void)
     errno = saved;
 }
 
-void mxi_background_note_growth(void)
+void mxi_background_note_claim(void)
 {
+    size_t mark = mxi_atomic_load_relaxed(&background_grow_mark);
+    if (MX_LIKELY(mxi_segment_page_bytes() < mark) ||
+        !atomic_compare_exchange_strong(&background_grow_mark, &mark, SIZE_MAX)) {
+        return;
+    }
     mxi_atomic_store_relaxed(&background_grown, true);
     if (__atomic_load_n(&mxi_options.background, __ATOMIC_RELAXED) == MX_OPTION_AUTO) {
         int state = BACKGROUND_OFF;
@@ -120,6 +129,8 @@ void mxi_background_after_fork(void)
                                                     ? BACKGROUND_PENDING
                                                     : BACKGROUND_OFF);
     mxi_atomic_store_relaxed(&background_grown, false);
+    mxi_atomic_store_relaxed(&background_grow_mark,
+                             mxi_segment_page_bytes() + MX_BACKGROUND_AUTO_BYTES);
 }
 
 bool mxi_background_is_pending(void)

@@ -10,10 +10,10 @@
  * allocation slow path when a start is pending. Takes no lock of the allocator's. */
 void mxi_background_start(void);
 
-/* The segment layer, once per process, when its pages first reach MX_BACKGROUND_AUTO_BYTES:
- * with `auto`, the next allocation slow path starts the thread. Atomics only, so it may be
- * called under any lock. */
-void mxi_background_note_growth(void);
+/* After a new page was claimed: once the pages reach MX_BACKGROUND_AUTO_BYTES, with `auto`,
+ * the next allocation slow path starts the thread. A load and a compare until then, and
+ * atomics only: it may be called under any lock. */
+void mxi_background_note_claim(void);
 
 /* Fork child handler: the parent's thread does not exist in the child. With
  * MALLOCX_BACKGROUND=1 the child's first allocation slow path starts its own. With `auto` the

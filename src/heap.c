@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "abandon.h"
+#include "background.h"
 #include "debug.h"
 #include "init.h"
 #include "options.h"
@@ -320,6 +321,7 @@ mx_page_t *mxi_heap_page_for_class(mx_heap_t *heap, unsigned class_index)
     if (page == NULL) {
         return NULL;
     }
+    mxi_background_note_claim();
     heap_trim_idle_classes(heap, page);
     mxi_page_init_small(page, heap, class_index);
     heap_mark_populating(heap, page, class_index);

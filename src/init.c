@@ -91,7 +91,6 @@ static void fork_child(void)
     mxi_lock_reset(&mxi_abandon_lock);
     mxi_lock_reset(&mxi_collect_lock);
     mxi_collect_after_fork();
-    mxi_segment_after_fork_child();
     mxi_background_after_fork();
 }
 

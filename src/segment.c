@@ -18,9 +18,7 @@
 #include "segment.h"
 
 #include <errno.h>
-#include <stdint.h>
 
-#include "background.h"
 #include "debug.h"
 #include "error.h"
 #include "options.h"
@@ -40,10 +38,8 @@ static mx_segment_t *huge_list;
 static size_t segment_empty_count;
 /* Bytes of free slices not purged yet (their dirty or aged bits): what the retain limit caps. */
 static size_t segment_retained_bytes;
-/* Bytes of slices in pages, and the count at which the background thread is to start (with
- * MALLOCX_BACKGROUND=auto); SIZE_MAX once it was reached. */
-static size_t segment_page_bytes;
-static size_t segment_grow_mark = MX_BACKGROUND_AUTO_BYTES;
+/* Bytes of slices in pages: written under the lock, read without it. */
+static _Atomic(size_t) segment_page_bytes;
 
 /* Runs of free slices that a purge tick reserved under the lock, to madvise without it: a
  * purge takes a system call per run, and other threads claiming and releasing pages waited
@@ -65,6 +61,13 @@ typedef struct purge_batch {
 mx_lock_t mxi_segment_purge_lock = MX_LOCK_INIT;
 
 static bool segment_purge_map_locked(mx_segment_t *seg, uint64_t *map, purge_batch_t *batch);
+
+/* Under the lock: only the readers are outside it. Wraps around for a decrease. */
+static void segment_page_bytes_add(size_t delta)
+{
+    mxi_atomic_store_relaxed(&segment_page_bytes,
+                             mxi_atomic_load_relaxed(&segment_page_bytes) + delta);
+}
 
 static bool slice_is_used(const mx_segment_t *seg, size_t i)
 {
@@ -334,15 +337,8 @@ mx_page_t *mxi_segment_claim(uint32_t slices)
     page->slice_count = slices;
     page->kind = MX_PAGE_SMALL;
     page->start = (uint8_t *)seg + first * MX_SLICE_SIZE;
-    segment_page_bytes += (size_t)slices * MX_SLICE_SIZE;
-    bool grown = segment_page_bytes >= segment_grow_mark;
-    if (grown) {
-        segment_grow_mark = SIZE_MAX;
-    }
+    segment_page_bytes_add((size_t)slices * MX_SLICE_SIZE);
     mxi_unlock(&mxi_segment_lock);
-    if (grown) {
-        mxi_background_note_growth();
-    }
     if (MX_SECURE && !mxi_os_protect(page_guard(page), MX_GUARD_SIZE, /*is_guard=*/true)) {
         segment_release_unguarded(page);
         errno = ENOMEM;
@@ -368,7 +364,7 @@ static void segment_release_unguarded(mx_page_t *page)
     mxi_atomic_store_relaxed(&page->owner, 0);
     slices_mark(seg, page->slice_index, page->slice_count, &mxi_page_none);
     seg->used_slices -= page->slice_count;
-    segment_page_bytes -= (size_t)page->slice_count * MX_SLICE_SIZE;
+    segment_page_bytes_add(-(size_t)page->slice_count * MX_SLICE_SIZE);
     segment_note_free_locked(seg);
     if (seg->used_slices == MX_SEGMENT_HEADER_SLICES) {
         segment_empty_count++;
@@ -397,11 +393,11 @@ bool mxi_segment_resize_large(mx_page_t *page, uint32_t slices)
         }
         slices_mark(seg, first + count, slices - count, page);
         seg->used_slices += slices - (uint32_t)count;
-        segment_page_bytes += (slices - count) * MX_SLICE_SIZE;
+        segment_page_bytes_add((slices - count) * MX_SLICE_SIZE);
     } else if (slices < count) {
         slices_mark(seg, first + slices, count - slices, &mxi_page_none);
         seg->used_slices -= (uint32_t)count - slices;
-        segment_page_bytes -= (count - slices) * MX_SLICE_SIZE;
+        segment_page_bytes_add(-(count - slices) * MX_SLICE_SIZE);
         segment_note_free_locked(seg);
     }
     page->slice_count = slices;
@@ -725,9 +721,9 @@ bool mxi_segment_purge(int64_t now_ms, bool force)
     return released;
 }
 
-void mxi_segment_after_fork_child(void)
+size_t mxi_segment_page_bytes(void)
 {
-    segment_grow_mark = segment_page_bytes + MX_BACKGROUND_AUTO_BYTES;
+    return mxi_atomic_load_relaxed(&segment_page_bytes);
 }
 
 size_t mxi_segment_retained_bytes(void)

@@ -63,9 +63,8 @@ bool mxi_segment_purge(int64_t now_ms, bool force);
 /* Bytes of free slices not purged yet. */
 size_t mxi_segment_retained_bytes(void);
 
-/* Fork child handler: with MALLOCX_BACKGROUND=auto the child starts a background thread only
- * once it has grown by MX_BACKGROUND_AUTO_BYTES itself (background.h). */
-void mxi_segment_after_fork_child(void);
+/* Bytes of slices in small and large pages, from any thread without a lock. */
+size_t mxi_segment_page_bytes(void);
 
 /* What a range of a segment holds, for statistics. */
 typedef enum mx_range_kind {
