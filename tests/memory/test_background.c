@@ -71,15 +71,21 @@ static void report_while_asleep(size_t baseline, size_t peak, size_t bar)
     printf("%zu %zu %lld %ld %ld\n", peak, lowest, (long long)fell, thread_count(), wakeups);
 }
 
-static void child_work(void)
+/* Allocates `bytes` in blocks of 1 KiB to `hi`, frees them all and reports while asleep. */
+static void fill_free_and_sleep(size_t bytes, size_t hi, uint64_t seed)
 {
     size_t baseline = mx_test_rss_bytes();
     enum { MAX_BLOCKS = 4096 };
     static void *blocks[MAX_BLOCKS];
-    size_t n = mx_test_fill_working_set(blocks, MAX_BLOCKS, WORKING_SET, 1 << 10, 256 << 10, 99);
+    size_t n = mx_test_fill_working_set(blocks, MAX_BLOCKS, bytes, 1 << 10, hi, seed);
     size_t peak = mx_test_rss_above(baseline);
     mx_test_free_all(blocks, n);
     report_while_asleep(baseline, peak, 4 * MIB);
+}
+
+static void child_work(void)
+{
+    fill_free_and_sleep(WORKING_SET, 256 << 10, 99);
 }
 
 /* A program that never reaches 32 MiB of pages. */
@@ -87,13 +93,7 @@ static void child_work(void)
 
 static void child_small(void)
 {
-    size_t baseline = mx_test_rss_bytes();
-    enum { MAX_BLOCKS = 4096 };
-    static void *blocks[MAX_BLOCKS];
-    size_t n = mx_test_fill_working_set(blocks, MAX_BLOCKS, SMALL_SET, 1 << 10, 64 << 10, 98);
-    size_t peak = mx_test_rss_above(baseline);
-    mx_test_free_all(blocks, n);
-    report_while_asleep(baseline, peak, 4 * MIB);
+    fill_free_and_sleep(SMALL_SET, 64 << 10, 98);
 }
 
 /* Pages that keep every 64th block of 256 bytes: three OS pages in four hold only free blocks,
