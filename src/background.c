@@ -25,8 +25,7 @@
 /* PENDING: the next allocation slow path is to start the thread. */
 enum { BACKGROUND_OFF, BACKGROUND_PENDING, BACKGROUND_STARTING, BACKGROUND_RUNNING };
 static _Atomic(int) background_state;
-/* The process's pages reached background_grow_mark, which is then SIZE_MAX. */
-static _Atomic(bool) background_grown;
+/* The bytes in pages at which `auto` starts the thread; SIZE_MAX once they were reached. */
 static _Atomic(size_t) background_grow_mark = MX_BACKGROUND_AUTO_BYTES;
 
 /* Sleeps double, up to a second, while ticks find nothing to do: a process that has gone quiet
@@ -61,7 +60,8 @@ static void *background_main(void *arg)
 static bool background_is_wanted(void)
 {
     int64_t mode = __atomic_load_n(&mxi_options.background, __ATOMIC_RELAXED);
-    return mode == 1 || (mode == MX_OPTION_AUTO && mxi_atomic_load_relaxed(&background_grown));
+    return mode == 1 ||
+           (mode == MX_OPTION_AUTO && mxi_atomic_load_relaxed(&background_grow_mark) == SIZE_MAX);
 }
 
 void mxi_background_start(void)
@@ -114,7 +114,6 @@ void mxi_background_note_claim(void)
         !atomic_compare_exchange_strong(&background_grow_mark, &mark, SIZE_MAX)) {
         return;
     }
-    mxi_atomic_store_relaxed(&background_grown, true);
     if (__atomic_load_n(&mxi_options.background, __ATOMIC_RELAXED) == MX_OPTION_AUTO) {
         int state = BACKGROUND_OFF;
         atomic_compare_exchange_strong(&background_state, &state, BACKGROUND_PENDING);
@@ -128,7 +127,6 @@ void mxi_background_after_fork(void)
     mxi_atomic_store_relaxed(&background_state, asked && state != BACKGROUND_OFF
                                                     ? BACKGROUND_PENDING
                                                     : BACKGROUND_OFF);
-    mxi_atomic_store_relaxed(&background_grown, false);
     mxi_atomic_store_relaxed(&background_grow_mark,
                              mxi_segment_page_bytes() + MX_BACKGROUND_AUTO_BYTES);
 }
