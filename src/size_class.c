@@ -30,6 +30,9 @@ void mxi_size_class_init(void)
     }
     for (c = 1; c < MX_CLASS_COUNT; c++) {
         size_t want = (size_t)mxi_size_class_block[c] * 8 + MX_GUARD_SIZE;
+        if (mxi_size_class_block[c] > MX_SMALL_MAX && want < MX_MEDIUM_PAGE_MIN) {
+            want = MX_MEDIUM_PAGE_MIN;
+        }
         size_t slices = (want + MX_SLICE_SIZE - 1) / MX_SLICE_SIZE;
         mxi_size_class_slices[c] = (uint16_t)(slices == 0 ? 1 : slices);
     }

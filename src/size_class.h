@@ -43,7 +43,8 @@ MX_INLINE size_t mxi_size_class_block_size(unsigned class_index)
     return mxi_size_class_block[class_index];
 }
 
-/* Slices in a page of this class: enough for at least eight blocks. */
+/* Slices in a page of this class: enough for at least eight blocks, and for medium classes at
+ * least MX_MEDIUM_PAGE_MIN. */
 MX_INLINE uint32_t mxi_size_class_page_slices(unsigned class_index)
 {
     return mxi_size_class_slices[class_index];
