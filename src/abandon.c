@@ -102,7 +102,7 @@ static void abandon_make_spare_locked(mx_heap_t *heap)
 void mxi_abandon_heap(mx_heap_t *heap)
 {
     mxi_atomic_store_release(&mxi_thread.heap, &mxi_heap_empty);
-    mxi_heap_release_empty_pages(heap);
+    mxi_heap_release_empty_pages(heap, NULL, NULL);
     mxi_lock(&mxi_abandon_lock);
     mxi_lock(&heap->lock);
     mxi_lock(&pool.lock);
@@ -188,10 +188,10 @@ size_t mxi_abandon_collect_locked(bool force, size_t *pages, size_t *trimmed)
         return 0;
     }
     mxi_atomic_store_relaxed(&pool.remote_hint, 0);
-    *pages = mxi_heap_release_empty_pages(&pool);
+    *pages = mxi_heap_release_empty_pages(&pool, NULL, NULL);
     pool_count(0, *pages);
     if (force) {
-        *trimmed = mxi_heap_trim_pages(&pool, MX_TRIM_ALL);
+        *trimmed = mxi_heap_trim_pages(&pool, MX_TRIM_ALL, NULL, NULL);
     }
     return 1;
 }

@@ -160,6 +160,11 @@ static bool collect_hold(mx_heap_t *heap)
     return false;
 }
 
+static bool collect_thread_is_back(const mx_heap_t *heap)
+{
+    return __atomic_load_n(&heap->thread->state, __ATOMIC_ACQUIRE) != MX_THREAD_PROBED;
+}
+
 static void collect_release_hold(mx_heap_t *heap)
 {
     mx_heap_t *expected = &mxi_heap_held;
@@ -173,48 +178,93 @@ static void collect_count(size_t pages)
     mxi_atomic_fetch_add_relaxed(&mxi_purge_counters.pages_collected, pages);
 }
 
+/* The heaps one sweep holds, and the one it is collecting. */
+typedef struct collect_batch {
+    mx_heap_t *held[COLLECT_BATCH];
+    size_t n;
+    size_t current;
+    bool again;
+} collect_batch_t;
+
+/* Between pages of a collection (mx_heap_walk_stop_t): a held heap whose thread has entered the
+ * allocator since the barrier goes back at once, as the thread is waiting for it in its slow
+ * path (heap.c). Collecting the heap of a thread that allocated 512 MiB took tens of
+ * milliseconds, and other idle threads held in the same batch that woke meanwhile waited for
+ * all of it: their first malloc after idling about 100 ms took up to 150 ms (bench/phases with
+ * a shorter idle phase). True if the heap being collected is the one whose thread is back: its
+ * walk ends there, and the sweep hands it back. */
+static bool collect_yield_to_threads(void *ctx)
+{
+    collect_batch_t *batch = ctx;
+    for (size_t i = batch->current + 1; i < batch->n; i++) {
+        mx_heap_t *heap = batch->held[i];
+        if (heap != NULL && collect_thread_is_back(heap)) {
+            collect_release_hold(heap);
+            batch->held[i] = NULL;
+            batch->again = true;
+        }
+    }
+    return collect_thread_is_back(batch->held[batch->current]);
+}
+
+/* Under the collect and abandon locks, after the barrier: collects held heaps whose threads
+ * are still idle, releasing each as soon as it is done. Adds the bytes trimmed to *trimmed. */
+static void collect_held_heaps(collect_batch_t *batch, bool force, int64_t now, size_t *trimmed)
+{
+    for (batch->current = 0; batch->current < batch->n; batch->current++) {
+        mx_heap_t *heap = batch->held[batch->current];
+        if (heap == NULL) {
+            continue;
+        }
+        if (collect_thread_is_back(heap)) {
+            batch->again = true;
+            collect_release_hold(heap);
+            continue;
+        }
+        mxi_atomic_store_relaxed(&heap->remote_hint, 0);
+        heap->idle_collected = true;
+        collect_count(mxi_heap_release_empty_pages(heap, collect_yield_to_threads, batch));
+        if ((force || collect_trim_is_pending(heap, now)) && !collect_thread_is_back(heap)) {
+            heap->trimmed_at_ms = now;
+            *trimmed += mxi_heap_trim_pages(heap, force ? MX_TRIM_ALL : COLLECT_TRIM_MAX_USED,
+                                            collect_yield_to_threads, batch);
+        }
+        if (collect_thread_is_back(heap)) {
+            batch->again = true;
+        }
+        collect_release_hold(heap);
+    }
+}
+
 /* Under the collect and abandon locks. Adds the bytes trimmed to *trimmed. */
 static bool collect_live_heaps(bool force, size_t *trimmed, bool *busy)
 {
     mx_heap_t *self = mxi_heap_tls();
-    mx_heap_t *held[COLLECT_BATCH];
-    size_t n = 0;
-    bool again = false;
+    collect_batch_t batch = {.n = 0, .again = false};
     int64_t now = mxi_now_ms();
     for (mx_heap_t *heap = mxi_heap_registry_first(); heap != NULL; heap = heap->next_all) {
-        if (!collect_is_candidate(heap, self, force, now, &again, busy)) {
+        if (!collect_is_candidate(heap, self, force, now, &batch.again, busy)) {
             continue;
         }
-        if (n == COLLECT_BATCH) {
-            again = true;
+        if (batch.n == COLLECT_BATCH) {
+            batch.again = true;
             break;
         }
         if (collect_hold(heap)) {
-            held[n++] = heap;
+            batch.held[batch.n++] = heap;
         }
     }
-    if (n == 0) {
-        return again;
+    if (batch.n == 0) {
+        return batch.again;
     }
-    bool fenced = collect_barrier();
-    for (size_t i = 0; i < n; i++) {
-        mx_heap_t *heap = held[i];
-        if (fenced &&
-            __atomic_load_n(&heap->thread->state, __ATOMIC_ACQUIRE) == MX_THREAD_PROBED) {
-            mxi_atomic_store_relaxed(&heap->remote_hint, 0);
-            heap->idle_collected = true;
-            collect_count(mxi_heap_release_empty_pages(heap));
-            if (force || collect_trim_is_pending(heap, now)) {
-                heap->trimmed_at_ms = now;
-                *trimmed +=
-                    mxi_heap_trim_pages(heap, force ? MX_TRIM_ALL : COLLECT_TRIM_MAX_USED);
-            }
-        } else {
-            again = true;
-        }
-        collect_release_hold(heap);
+    if (collect_barrier()) {
+        collect_held_heaps(&batch, force, now, trimmed);
+        return batch.again;
     }
-    return again;
+    for (size_t i = 0; i < batch.n; i++) {
+        collect_release_hold(batch.held[i]);
+    }
+    return true;
 }
 
 void mxi_collect_after_fork(void)

@@ -383,13 +383,13 @@ void mxi_heap_purge_tick(mx_heap_t *heap, int64_t now_ms)
     int64_t delay = mxi_options.purge_delay_ms > 0 ? mxi_options.purge_delay_ms : 1;
     if (now_ms - heap->walked_at_ms >= HEAP_WALK_EVERY_DELAYS * delay) {
         heap->walked_at_ms = now_ms;
-        mxi_heap_release_empty_pages(heap);
+        mxi_heap_release_empty_pages(heap, NULL, NULL);
     } else {
         heap_release_empty_heads(heap);
     }
 }
 
-size_t mxi_heap_release_empty_pages(mx_heap_t *heap)
+size_t mxi_heap_release_empty_pages(mx_heap_t *heap, mx_heap_walk_stop_t *stop, void *ctx)
 {
     if (heap == &mxi_heap_empty) {
         return 0;
@@ -399,6 +399,9 @@ size_t mxi_heap_release_empty_pages(mx_heap_t *heap)
     for (unsigned c = 1; c < MX_CLASS_COUNT; c++) {
         mx_page_t *next;
         for (mx_page_t *page = heap->queues[c].first; page != NULL; page = next) {
+            if (stop != NULL && stop(ctx)) {
+                return released;
+            }
             next = page->next;
             mxi_page_collect_remote(page);
             if (heap_page_can_release(page)) {
@@ -410,7 +413,8 @@ size_t mxi_heap_release_empty_pages(mx_heap_t *heap)
     return released;
 }
 
-size_t mxi_heap_trim_pages(mx_heap_t *heap, unsigned max_used)
+size_t mxi_heap_trim_pages(mx_heap_t *heap, unsigned max_used, mx_heap_walk_stop_t *stop,
+                           void *ctx)
 {
     if (heap == &mxi_heap_empty) {
         return 0;
@@ -418,6 +422,9 @@ size_t mxi_heap_trim_pages(mx_heap_t *heap, unsigned max_used)
     size_t trimmed = 0;
     for (unsigned c = 1; c < MX_CLASS_COUNT; c++) {
         for (mx_page_t *page = heap->queues[c].first; page != NULL; page = page->next) {
+            if (stop != NULL && stop(ctx)) {
+                return trimmed;
+            }
             trimmed += mxi_page_trim(page, max_used);
         }
     }

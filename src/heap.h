@@ -69,7 +69,8 @@ extern mx_heap_t mxi_heap_empty;
 extern mx_heap_t mxi_heap_held;
 
 /* The calling thread's heap for a slow path: waits out a collection of it (never long: the
- * collector holds it for one walk of its pages). May return &mxi_heap_empty. */
+ * collector hands a heap back between two pages once its thread is waiting). May return
+ * &mxi_heap_empty. */
 mx_heap_t *mxi_heap_current(void);
 
 /* A page with no free block: where direct entries of classes without pages point. */
@@ -87,14 +88,20 @@ MX_NOINLINE void mxi_heap_page_emptied(mx_heap_t *heap, mx_page_t *page);
 /* The same from a public entry point, which it leaves (mxi_leave) on return. */
 MX_NOINLINE void mxi_heap_page_emptied_leave(mx_heap_t *heap, mx_page_t *page);
 
+/* The walks below call `stop(ctx)` between pages, if it is not NULL, and end early when it
+ * returns true; every page is left consistent. A collector walking another thread's heap uses
+ * it to hand the heap back as soon as the thread wants it (collect.c). */
+typedef bool mx_heap_walk_stop_t(void *ctx);
+
 /* Collects the remote frees of every page of the heap and gives every page that is then empty
  * back to its segment; returns how many went back. */
-size_t mxi_heap_release_empty_pages(mx_heap_t *heap);
+size_t mxi_heap_release_empty_pages(mx_heap_t *heap, mx_heap_walk_stop_t *stop, void *ctx);
 
 /* Owner only (or a collector holding the owner out): gives back the memory of free blocks in
  * the heap's queued pages with at most `max_used` eighths of their blocks in use (MX_TRIM_ALL:
  * every page; trim.h); returns the bytes. */
-size_t mxi_heap_trim_pages(mx_heap_t *heap, unsigned max_used);
+size_t mxi_heap_trim_pages(mx_heap_t *heap, unsigned max_used, mx_heap_walk_stop_t *stop,
+                           void *ctx);
 
 /* The owner's part of a purge tick: the empty pages kept at the queue heads go back, and now
  * and then every page is walked for pages that other threads' frees emptied. */

@@ -136,8 +136,8 @@ bool mxi_purge_all(void)
 {
     bool released = mxi_collect_sweep(/*force=*/true, NULL);
     mx_heap_t *heap = mxi_heap_current();
-    released |= mxi_heap_release_empty_pages(heap) != 0;
-    released |= mxi_heap_trim_pages(heap, MX_TRIM_ALL) != 0;
+    released |= mxi_heap_release_empty_pages(heap, NULL, NULL) != 0;
+    released |= mxi_heap_trim_pages(heap, MX_TRIM_ALL, NULL, NULL) != 0;
     released |= mxi_segment_purge(mxi_now_ms(), true);
     return released;
 }
