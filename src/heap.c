@@ -7,7 +7,6 @@
 #include "heap.h"
 
 #include <errno.h>
-#include <sched.h>
 #include <string.h>
 
 #include "abandon.h"
@@ -38,11 +37,18 @@ mx_heap_t mxi_heap_held = {
     .direct_medium = {[0 ... MX_DIRECT_MEDIUM_COUNT - 1] = &mxi_page_empty},
 };
 
+/* A held thread sleeps until the collector wakes it (collect.c) instead of spinning on
+ * sched_yield, which burnt a core for as long as the collector worked on the heap. The wait
+ * compares the low half of the pointer, so a heap whose address shared it with the held heap's
+ * would sleep to the timeout, and then look again. */
+#define HEAP_HELD_WAIT_NS 1000000L
+
 mx_heap_t *mxi_heap_current(void)
 {
     mx_heap_t *heap = mxi_atomic_load_acquire(&mxi_thread.heap);
     while (MX_UNLIKELY(heap == &mxi_heap_held)) {
-        sched_yield();
+        mxi_os_wait(mxi_heap_wait_word(&mxi_thread.heap),
+                    (uint32_t)(uintptr_t)&mxi_heap_held, HEAP_HELD_WAIT_NS);
         heap = mxi_atomic_load_acquire(&mxi_thread.heap);
     }
     return heap;

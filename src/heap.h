@@ -5,8 +5,10 @@
 #ifndef MX_HEAP_H
 #define MX_HEAP_H
 
+#include <assert.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "atomic.h"
 #include "compiler.h"
@@ -69,9 +71,17 @@ extern mx_heap_t mxi_heap_empty;
 extern mx_heap_t mxi_heap_held;
 
 /* The calling thread's heap for a slow path: waits out a collection of it (never long: the
- * collector hands a heap back between two pages once its thread is waiting). May return
- * &mxi_heap_empty. */
+ * collector hands a heap back between two pages once its thread is waiting, and wakes it).
+ * May return &mxi_heap_empty. */
 mx_heap_t *mxi_heap_current(void);
+
+/* The 32-bit word a thread held out of its heap sleeps on, given the address of its TLS heap
+ * pointer: the pointer's low half, which comes first in memory. */
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "a pointer's low half comes first");
+MX_INLINE const uint32_t *mxi_heap_wait_word(_Atomic(mx_heap_t *) *tls_slot)
+{
+    return (const uint32_t *)(const void *)tls_slot;
+}
 
 /* A page with no free block: where direct entries of classes without pages point. */
 extern mx_page_t mxi_page_empty;

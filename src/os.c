@@ -3,9 +3,12 @@
 #include "os.h"
 
 #include <errno.h>
+#include <linux/futex.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -187,4 +190,19 @@ size_t mxi_os_resident(const void *addr, size_t size)
     }
     errno = saved;
     return pages * page;
+}
+
+void mxi_os_wait(const void *word, uint32_t value, long timeout_ns)
+{
+    struct timespec timeout = {0, timeout_ns};
+    int saved = errno;
+    syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, value, &timeout, NULL, 0);
+    errno = saved;
+}
+
+void mxi_os_wake(const void *word)
+{
+    int saved = errno;
+    syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
+    errno = saved;
 }

@@ -1,11 +1,13 @@
-/* The OS layer: the only code that calls mmap, munmap, madvise, mremap and mincore. Functions
- * return NULL/false on failure with errno ENOMEM; any other failure is a broken invariant and
- * fatal. Memory comes back readable, writable and zero; nothing is faulted in until touched. */
+/* The OS layer: the only code that calls mmap, munmap, madvise, mremap, mincore and futex.
+ * Functions return NULL/false on failure with errno ENOMEM; any other failure is a broken
+ * invariant and fatal. Memory comes back readable, writable and zero; nothing is faulted in
+ * until touched. */
 #ifndef MX_OS_H
 #define MX_OS_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Maps `size` bytes (a multiple of the OS page size) whose address is a multiple of
  * `alignment` (a power of two, at least the OS page size). */
@@ -31,5 +33,10 @@ size_t mxi_os_resident(const void *addr, size_t size);
 /* Makes [addr, addr+size) inaccessible (a guard) or readable and writable again; false if the
  * kernel refuses (it can run out of mappings: each guard splits one). */
 bool mxi_os_protect(void *addr, size_t size, bool is_guard);
+/* Sleeps while the 32-bit word at `word` holds `value`, for at most `timeout_ns`; it may also
+ * return early, so callers check their condition again. */
+void mxi_os_wait(const void *word, uint32_t value, long timeout_ns);
+/* Wakes every thread mxi_os_wait put to sleep on `word`. */
+void mxi_os_wake(const void *word);
 
 #endif
