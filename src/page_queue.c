@@ -58,6 +58,9 @@ void mxi_page_queue_push_back(mx_heap_t *heap, mx_page_t *page)
 
 void mxi_page_queue_remove(mx_heap_t *heap, mx_page_t *page)
 {
+    if (heap->grow_trim_page == page) {
+        heap->grow_trim_page = page->next;
+    }
     mx_page_queue_t *q = &heap->queues[page->class_index];
     bool was_first = page->prev == NULL;
     if (!was_first) {

@@ -168,9 +168,14 @@ typedef struct mx_heap {
     unsigned switches_since_tick; /* owner: page switches since it last looked at the clock */
     uint64_t claimed_classes[2];  /* owner: bit per size class it has claimed a page for */
     uint64_t allocating_classes[2]; /* owner: bit per size class whose malloc slow path ran
-                                       since the last growth trim (heap.c) */
-    size_t grown_bytes;   /* owner: bytes of non-resident pages claimed since that trim */
-    size_t grow_trim_at;  /* owner: grown_bytes at which the next one runs */
+                                       since the last growth trim began (heap.c) */
+    uint64_t grow_trim_idle[2]; /* owner: the classes that growth trim walks */
+    unsigned grow_trim_next;    /* owner: the next class it walks; 0 when none is under way */
+    struct mx_page *grow_trim_page; /* owner: the page of that class it goes on from; NULL:
+                                       the class's first */
+    size_t grow_trim_walked;    /* owner: bytes of pages it has walked */
+    size_t grown_bytes;   /* owner: bytes of non-resident pages claimed since it began */
+    size_t grow_trim_at;  /* owner: grown_bytes at which the next one begins */
     /* Any thread: set by a remote free into one of the heap's pages, cleared by a collector.
      * On a line of its own, away from the owner's direct table. */
     MX_ALIGNED(64) _Atomic(uint8_t) remote_hint;
