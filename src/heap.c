@@ -298,6 +298,8 @@ static bool heap_grow_trim_step(mx_heap_t *heap)
             page = heap->queues[c].first;
         }
         for (; page != NULL && work > 0 && visits > 0; page = page->next, visits--) {
+            MX_ASSERT_INTERNAL(page->kind == MX_PAGE_SMALL && page->class_index == c &&
+                               !page->is_parked);
             heap->grow_trim_walked += (size_t)page->slice_count * MX_SLICE_SIZE;
             work -= page->used != page->trim_used;
             mxi_page_trim(page, HEAP_GROW_TRIM_MAX_USED);
