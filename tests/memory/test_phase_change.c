@@ -23,6 +23,22 @@
 #define NEW_SIZE 3000
 #define KEEP_EVERY 128
 
+/* Phases 1 and 2: write old_count blocks of OLD_SIZE, then free all but one in KEEP_EVERY. */
+static void fill_and_thin(char **old_blocks, size_t old_count)
+{
+    for (size_t i = 0; i < old_count; i++) {
+        old_blocks[i] = malloc(OLD_SIZE);
+        assert_non_null(old_blocks[i]);
+        memset(old_blocks[i], (int)(i % 251), OLD_SIZE);
+    }
+    for (size_t i = 0; i < old_count; i++) {
+        if (i % KEEP_EVERY != 0) {
+            free(old_blocks[i]);
+            old_blocks[i] = NULL;
+        }
+    }
+}
+
 static void test_freed_classes_give_back_when_the_heap_grows(void **state)
 {
     (void)state;
@@ -37,17 +53,7 @@ static void test_freed_classes_give_back_when_the_heap_grows(void **state)
     /* The pointer arrays are written before the baseline, so only the blocks count. */
     size_t baseline = mx_test_rss_bytes();
 
-    for (size_t i = 0; i < old_count; i++) {
-        old_blocks[i] = malloc(OLD_SIZE);
-        assert_non_null(old_blocks[i]);
-        memset(old_blocks[i], (int)(i % 251), OLD_SIZE);
-    }
-    for (size_t i = 0; i < old_count; i++) {
-        if (i % KEEP_EVERY != 0) {
-            free(old_blocks[i]);
-            old_blocks[i] = NULL;
-        }
-    }
+    fill_and_thin(old_blocks, old_count);
     for (size_t i = 0; i < new_count; i++) {
         new_blocks[i] = malloc(NEW_SIZE);
         assert_non_null(new_blocks[i]);
@@ -93,17 +99,7 @@ static void test_pages_leave_their_queue_while_the_growth_trim_walks(void **stat
     char **new_blocks = calloc(new_count, sizeof(char *));
     assert_non_null(old_blocks);
     assert_non_null(new_blocks);
-    for (size_t i = 0; i < old_count; i++) {
-        old_blocks[i] = malloc(OLD_SIZE);
-        assert_non_null(old_blocks[i]);
-        memset(old_blocks[i], (int)(i % 251), OLD_SIZE);
-    }
-    for (size_t i = 0; i < old_count; i++) {
-        if (i % KEEP_EVERY != 0) {
-            free(old_blocks[i]);
-            old_blocks[i] = NULL;
-        }
-    }
+    fill_and_thin(old_blocks, old_count);
     for (size_t i = 0; i < new_count; i++) {
         new_blocks[i] = malloc(NEW_SIZE);
         assert_non_null(new_blocks[i]);
