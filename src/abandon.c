@@ -45,9 +45,10 @@ static void pool_count(size_t added, size_t removed)
     mxi_atomic_store_relaxed(&pool_pages, n + added - removed);
 }
 
+/* MX_OWNER_TINY belongs to the page's class, not to its owner: it is always kept. */
 static void abandon_set_owner(mx_page_t *page, mx_heap_t *heap, uintptr_t keep_flags)
 {
-    uintptr_t flags = mxi_atomic_load_relaxed(&page->owner) & keep_flags;
+    uintptr_t flags = mxi_atomic_load_relaxed(&page->owner) & (keep_flags | MX_OWNER_TINY);
     mxi_atomic_store_release(&page->owner, (uintptr_t)heap | flags);
 }
 

@@ -19,31 +19,49 @@ MX_NOINLINE void mxi_free_slow(void *p);
  * path reaches it by a tail jump and needs no stack frame. */
 MX_NOINLINE void mxi_free_slow_leave(void *p);
 
-/* `leaves`: as in mxi_alloc_fast. */
+/* The owner's free of a block whose link is at `link`: false, leaving everything as it was, if
+ * the block may be free already. `leaves`: as in mxi_alloc_fast. */
+MX_INLINE bool mxi_free_own(mx_heap_t *heap, mx_page_t *page, mx_block_t *block, uintptr_t *link,
+                            bool leaves)
+{
+    if (MX_UNLIKELY(mxi_link_maybe_free(page, link))) {
+        return false;
+    }
+    mxi_page_push_local_at(page, block, link);
+    /* The head of its queue is kept even when empty (heap.c): a loop allocating and freeing one
+     * block empties it at every free, so that case is settled here. */
+    if (MX_UNLIKELY(page->used == 0) && page != heap->queues[page->class_index].first) {
+        if (leaves) {
+            mxi_heap_page_emptied_leave(heap, page);
+        } else {
+            mxi_heap_page_emptied(heap, page);
+        }
+        return true;
+    }
+    if (leaves) {
+        mxi_leave();
+    }
+    return true;
+}
+
+/* Pages of 8-byte blocks, whose link is at another place in the block, come second: their
+ * owner word carries MX_OWNER_TINY. */
 MX_INLINE void mxi_free_fast(void *p, bool leaves)
 {
     if (MX_LIKELY(mxi_segment_map_contains((uintptr_t)p))) {
         mx_page_t *page = mxi_segment_page_of(p);
         mx_heap_t *heap = mxi_heap_tls();
         mx_block_t *block = p;
-        if (MX_LIKELY(mxi_atomic_load_relaxed(&page->owner) == (uintptr_t)heap &&
-                      !mxi_block_maybe_free(page, block))) {
-            mxi_page_push_local(page, block);
-            /* The head of its queue is kept even when empty (heap.c): a loop allocating and
-             * freeing one block empties it at every free, so that case is settled here. */
-            if (MX_UNLIKELY(page->used == 0) &&
-                page != heap->queues[page->class_index].first) {
-                if (leaves) {
-                    mxi_heap_page_emptied_leave(heap, page);
-                } else {
-                    mxi_heap_page_emptied(heap, page);
-                }
+        uintptr_t owner = mxi_atomic_load_relaxed(&page->owner);
+        if (MX_LIKELY(owner == (uintptr_t)heap)) {
+            if (MX_LIKELY(mxi_free_own(heap, page, block, mxi_block_link_at(block, false),
+                                       leaves))) {
                 return;
             }
-            if (leaves) {
-                mxi_leave();
+        } else if (owner == ((uintptr_t)heap | MX_OWNER_TINY)) {
+            if (mxi_free_own(heap, page, block, mxi_block_link_at(block, true), leaves)) {
+                return;
             }
-            return;
         }
     }
     if (leaves) {

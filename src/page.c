@@ -52,7 +52,8 @@ void mxi_page_init_small(mx_page_t *page, mx_heap_t *heap, unsigned class_index)
     page->next = NULL;
     page->prev = NULL;
     mxi_atomic_store_relaxed(&page->thread_free, 0);
-    mxi_atomic_store_release(&page->owner, (uintptr_t)heap);
+    mxi_atomic_store_release(&page->owner,
+                             (uintptr_t)heap | (page->link_offset == 0 ? MX_OWNER_TINY : 0));
 }
 
 /* MALLOCX_SECURE: the new blocks go on the free list in a random order (a Fisher-Yates shuffle
@@ -184,7 +185,9 @@ bool mxi_page_check(const mx_page_t *page)
 {
     uint32_t count = mxi_page_trimmed_blocks(page);
     uint32_t capacity = mxi_atomic_load_relaxed(&page->capacity);
+    bool is_tiny = (mxi_atomic_load_relaxed(&page->owner) & MX_OWNER_TINY) != 0;
     return page->kind == MX_PAGE_SMALL && capacity <= page->reserved &&
+           is_tiny == (page->link_offset == 0) &&
            page_list_check(page, page->free, &count) &&
            page_list_check(page, page->local_free, &count) && count + page->used == capacity;
 }

@@ -34,12 +34,14 @@ typedef enum mx_page_kind {
 } mx_page_kind_t;
 
 /* Flags in the low bits of mx_page.owner (heaps are aligned, so the bits are free). Any flag
- * makes the owner's free fast path miss and take the slow path, which handles them all:
- * one test guards every unusual state. */
+ * but TINY makes the owner's free fast path miss and take the slow path, which handles them
+ * all: one test guards every unusual state. TINY, which a page keeps for as long as it serves
+ * its class, tells free's fast path where the link is without a load (page.h). */
 #define MX_OWNER_PARKED ((uintptr_t)1)  /* page is full and off its queue */
 #define MX_OWNER_ALIGNED ((uintptr_t)2) /* page handed out interior (aligned) pointers */
 #define MX_OWNER_TRIMMED ((uintptr_t)4) /* some free blocks' memory went back to the OS (trim.h) */
-#define MX_OWNER_FLAGS ((uintptr_t)7)
+#define MX_OWNER_TINY ((uintptr_t)8)    /* 8-byte blocks: the link is the block's only word */
+#define MX_OWNER_FLAGS ((uintptr_t)15)
 
 /* mx_page.thread_free packs three things into one word, so a remote free is a single CAS and
  * the owner takes list and count with a single exchange, never walking the list:
@@ -187,5 +189,6 @@ static_assert(MX_CLASS_COUNT <= 128, "claimed_classes has a bit per class");
 static_assert(MX_SLICE_SIZE / MX_MIN_BLOCK < (1u << (64 - MX_THREAD_FREE_COUNT_SHIFT)),
               "a page's block count fits the thread_free count bits");
 static_assert(sizeof(mx_block_t) <= MX_MIN_BLOCK, "a free block fits the smallest class");
+static_assert(_Alignof(struct mx_heap) > MX_OWNER_FLAGS, "owner flags fit below a heap's address");
 
 #endif

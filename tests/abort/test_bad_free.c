@@ -164,6 +164,64 @@ static void test_double_free_tiny_other_thread(void **state)
     free(arg.ptr);
 }
 
+/* Pages of 8-byte blocks carry a flag in their owner word that tells free's fast path where the
+ * link is; it must survive a page's move from an exited thread, through the pool, to the thread
+ * that adopts it. The exited thread left free blocks in its page, so the adopter's first malloc(8)
+ * takes that page; then both frees of block 0 are the adopter's own. Block 1, next to it, stays
+ * live: a fast path that looked for block 0's link in the word after it would find block 1's
+ * data there, take the block for live both times and overwrite that data. */
+#define ADOPT_TINY_BLOCKS 64
+
+static void *thread_alloc_tiny_and_exit(void *arg)
+{
+    void **blocks = arg;
+    for (int i = 0; i < ADOPT_TINY_BLOCKS; i++) {
+        blocks[i] = malloc(8);
+        memset(blocks[i], 0x5a, 8);
+    }
+    for (int i = 3; i < ADOPT_TINY_BLOCKS; i += 4) {
+        free(blocks[i]);
+    }
+    return NULL;
+}
+
+static void *thread_adopt_and_free_twice(void *p)
+{
+    void *mine = malloc(8);
+    if (((uintptr_t)mine ^ (uintptr_t)p) >> 16 != 0) {
+        fprintf(stderr, "malloc(8) returned %p, not a block of the page of %p\n", mine, p);
+        _exit(4);
+    }
+    free(p);
+    free(p);
+    return NULL;
+}
+
+static void child_adopted_tiny_double_free(void *a)
+{
+    pthread_t t;
+    if (pthread_create(&t, NULL, thread_adopt_and_free_twice, ((case_arg_t *)a)->ptr) != 0) {
+        _exit(3);
+    }
+    pthread_join(t, NULL);
+}
+
+static void test_double_free_tiny_adopted(void **state)
+{
+    (void)state;
+    void *blocks[ADOPT_TINY_BLOCKS];
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, thread_alloc_tiny_and_exit, blocks), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    case_arg_t arg = {blocks[0]};
+    expect_abort_naming(child_adopted_tiny_double_free, &arg, MSG_DOUBLE_FREE, arg.ptr, "");
+    for (int i = 0; i < ADOPT_TINY_BLOCKS; i++) {
+        if (i % 4 != 3) {
+            free(blocks[i]);
+        }
+    }
+}
+
 static void test_double_free_medium(void **state)
 {
     (void)state;
@@ -639,6 +697,7 @@ int main(void)
         cmocka_unit_test(test_double_free_small),
         cmocka_unit_test(test_double_free_tiny),
         cmocka_unit_test(test_double_free_tiny_other_thread),
+        cmocka_unit_test(test_double_free_tiny_adopted),
         cmocka_unit_test(test_double_free_medium),
         cmocka_unit_test(test_double_free_after_reuse),
         cmocka_unit_test(test_double_free_first_on_other_thread),
