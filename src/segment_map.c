@@ -1,16 +1,14 @@
 /* The segment map (see segment_map.h). Writers hold the segment lock; readers are lock-free. */
 #include "segment_map.h"
 
-_Atomic(uint64_t) mxi_segment_map[MX_SEGMENT_MAP_WORDS];
+_Atomic(uint8_t) mxi_segment_map[MX_SEGMENT_MAP_UNITS];
 
 void mxi_segment_map_set(uintptr_t segment)
 {
-    uint64_t unit = segment >> MX_SEGMENT_SHIFT;
-    mxi_atomic_fetch_or_acq_rel(&mxi_segment_map[unit / 64], (uint64_t)1 << (unit % 64));
+    mxi_atomic_store_release(&mxi_segment_map[segment >> MX_SEGMENT_SHIFT], 1);
 }
 
 void mxi_segment_map_clear(uintptr_t segment)
 {
-    uint64_t unit = segment >> MX_SEGMENT_SHIFT;
-    mxi_atomic_fetch_and_acq_rel(&mxi_segment_map[unit / 64], ~((uint64_t)1 << (unit % 64)));
+    mxi_atomic_store_release(&mxi_segment_map[segment >> MX_SEGMENT_SHIFT], 0);
 }
