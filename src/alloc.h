@@ -22,7 +22,12 @@ MX_NOINLINE void *mxi_alloc_slow_leave(mx_heap_t *heap, size_t size);
 MX_INLINE void *mxi_alloc_from_direct(mx_heap_t *heap, mx_page_t *page, size_t size, bool leaves)
 {
     mx_block_t *block = page->free;
-    if (MX_UNLIKELY(block == NULL)) {
+    if (MX_LIKELY(mxi_page_segment_holds(page, block))) {
+        block = mxi_page_pop_head(page, block);
+    } else {
+        if (block != NULL) {
+            mxi_page_corrupt(page, block);
+        }
         /* The owner's own frees are the usual refill, and taking them is two moves: done here,
          * on the branch already taken, it costs the common path nothing and spares a loop of
          * malloc/free pairs a slow-path call every few pairs. */
@@ -39,8 +44,8 @@ MX_INLINE void *mxi_alloc_from_direct(mx_heap_t *heap, mx_page_t *page, size_t s
         }
         page->free = block;
         page->local_free = NULL;
+        block = mxi_page_pop(page);
     }
-    block = mxi_page_pop(page);
     if (leaves) {
         mxi_leave();
     }

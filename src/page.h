@@ -16,9 +16,9 @@ struct mx_heap;
 
 /* Free-list links live in freed memory, where a use-after-free or an overflow can overwrite
  * them. They are stored XORed with the page's secret key (safe-linking), so a forged link
- * decodes to a random address, which fails the check in mxi_page_pop (a block lies in its
- * page's own segment: a 2^-38 chance for a random address), and the process stops before the
- * link is followed.
+ * decodes to a random address, which fails the check before every pop (mxi_page_segment_holds:
+ * a block lies in its page's own segment, a 2^-38 chance for a random address), and the process
+ * stops before the link is followed.
  *
  * The link is the second word of a block of 16 bytes or more, the only word of an 8-byte one.
  * A program's last write before a free is often to a block's first word, and often narrower
@@ -54,14 +54,19 @@ uintptr_t mxi_page_make_key(const mx_page_t *page);
 /* Reports a corrupted link and aborts. */
 MX_NORETURN MX_COLD void mxi_page_corrupt(const mx_page_t *page, const void *block);
 
-/* page->free must be non-empty. Clearing the link marks the block allocated: 0 decodes to
- * the key itself, which no link is (mxi_page_make_key). */
-MX_INLINE mx_block_t *mxi_page_pop(mx_page_t *page)
+/* True if block lies in the page's own segment, as every block on its lists does; false for
+ * NULL too, so malloc's fast path tells an empty list and a forged head apart only once the
+ * one test has failed. */
+MX_INLINE bool mxi_page_segment_holds(const mx_page_t *page, const mx_block_t *block)
 {
-    mx_block_t *block = page->free;
-    if (MX_UNLIKELY((((uintptr_t)block ^ (uintptr_t)page) >> MX_SEGMENT_SHIFT) != 0)) {
-        mxi_page_corrupt(page, block);
-    }
+    return (((uintptr_t)block ^ (uintptr_t)page) >> MX_SEGMENT_SHIFT) == 0;
+}
+
+/* Pops page->free's head, `block`, which mxi_page_segment_holds has accepted. Clearing the link
+ * marks the block allocated: 0 decodes to the key itself, which no link is
+ * (mxi_page_make_key). */
+MX_INLINE mx_block_t *mxi_page_pop_head(mx_page_t *page, mx_block_t *block)
+{
     uintptr_t *link = mxi_block_link(page, block);
     mx_block_t *next = (mx_block_t *)(*link ^ page->key);
     page->free = next;
@@ -74,6 +79,16 @@ MX_INLINE mx_block_t *mxi_page_pop(mx_page_t *page)
     page->used++;
     *link = 0;
     return block;
+}
+
+/* page->free must be non-empty. */
+MX_INLINE mx_block_t *mxi_page_pop(mx_page_t *page)
+{
+    mx_block_t *block = page->free;
+    if (MX_UNLIKELY(!mxi_page_segment_holds(page, block))) {
+        mxi_page_corrupt(page, block);
+    }
+    return mxi_page_pop_head(page, block);
 }
 
 /* free's filter for a double free: true if the block's link word decodes to NULL or into the
