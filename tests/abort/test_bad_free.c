@@ -95,28 +95,29 @@ static void *thread_free_twice(void *p)
     return NULL;
 }
 
+/* Runs body(arg) on a new thread of the child and waits for it. */
+static void child_on_thread(void *(*body)(void *), void *arg)
+{
+    pthread_t t;
+    if (pthread_create(&t, NULL, body, arg) != 0) {
+        _exit(3);
+    }
+    pthread_join(t, NULL);
+}
+
 /* The first free happens on another thread (a remote free, or a free into a page whose owner is
  * busy elsewhere); the owner then frees the same block again. */
 static void child_remote_then_local_free(void *a)
 {
     void *p = ((case_arg_t *)a)->ptr;
-    pthread_t t;
-    if (pthread_create(&t, NULL, thread_free_once, p) != 0) {
-        _exit(3);
-    }
-    pthread_join(t, NULL);
+    child_on_thread(thread_free_once, p);
     free(p);
 }
 
 /* Both frees come from a thread that did not allocate the block. */
 static void child_remote_double_free(void *a)
 {
-    void *p = ((case_arg_t *)a)->ptr;
-    pthread_t t;
-    if (pthread_create(&t, NULL, thread_free_twice, p) != 0) {
-        _exit(3);
-    }
-    pthread_join(t, NULL);
+    child_on_thread(thread_free_twice, ((case_arg_t *)a)->ptr);
 }
 
 static void child_realloc_freed(void *a)
@@ -199,11 +200,7 @@ static void *thread_adopt_and_free_twice(void *p)
 
 static void child_adopted_tiny_double_free(void *a)
 {
-    pthread_t t;
-    if (pthread_create(&t, NULL, thread_adopt_and_free_twice, ((case_arg_t *)a)->ptr) != 0) {
-        _exit(3);
-    }
-    pthread_join(t, NULL);
+    child_on_thread(thread_adopt_and_free_twice, ((case_arg_t *)a)->ptr);
 }
 
 static void test_double_free_tiny_adopted(void **state)
@@ -326,11 +323,7 @@ static void child_free_trimmed_again(void *a)
 static void child_free_trimmed_again_remote(void *a)
 {
     trim_case_free_most();
-    pthread_t t;
-    if (pthread_create(&t, NULL, thread_free_once, ((case_arg_t *)a)->ptr) != 0) {
-        _exit(3);
-    }
-    pthread_join(t, NULL);
+    child_on_thread(thread_free_once, ((case_arg_t *)a)->ptr);
 }
 
 static void test_double_free_trimmed(void **state)
@@ -456,11 +449,7 @@ static void child_correct_program(void *unused)
         keep[i] = malloc((size_t)(i * 97 + 1));
         memset(keep[i], i, (size_t)(i * 97 + 1));
     }
-    pthread_t t;
-    if (pthread_create(&t, NULL, thread_alloc_free, NULL) != 0) {
-        _exit(3);
-    }
-    pthread_join(t, NULL);
+    child_on_thread(thread_alloc_free, NULL);
     void *big = malloc((size_t)100 << 20);
     free(big);
     void *q = realloc(keep[0], 5000);
@@ -522,11 +511,7 @@ static void *thread_free_interior(void *p)
  * block starts. */
 static void child_remote_free_interior(void *a)
 {
-    pthread_t t;
-    if (pthread_create(&t, NULL, thread_free_interior, ((case_arg_t *)a)->ptr) != 0) {
-        _exit(3);
-    }
-    pthread_join(t, NULL);
+    child_on_thread(thread_free_interior, ((case_arg_t *)a)->ptr);
 }
 
 static void child_realloc_once(void *a)
