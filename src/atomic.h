@@ -12,7 +12,6 @@
 #define mxi_atomic_store_release(p, v) atomic_store_explicit((p), (v), memory_order_release)
 #define mxi_atomic_exchange_acq_rel(p, v) atomic_exchange_explicit((p), (v), memory_order_acq_rel)
 #define mxi_atomic_fetch_and_acq_rel(p, v) atomic_fetch_and_explicit((p), (v), memory_order_acq_rel)
-#define mxi_atomic_fetch_or_acq_rel(p, v) atomic_fetch_or_explicit((p), (v), memory_order_acq_rel)
 #define mxi_atomic_fetch_add_relaxed(p, v) atomic_fetch_add_explicit((p), (v), memory_order_relaxed)
 #define mxi_atomic_cas_weak_release(p, expected, desired)                                       \
     atomic_compare_exchange_weak_explicit((p), (expected), (desired), memory_order_release,     \
