@@ -61,7 +61,7 @@ static void abandon_unpark_woken_locked(mx_heap_t *from)
         next = page->wake_next;
         page->is_wake_pending = false;
         if (page->is_parked) {
-            mxi_page_queue_unpark(from, page, /*at_front=*/false);
+            mxi_page_queue_unpark(from, page);
         }
     }
     mxi_atomic_store_relaxed(&from->wake, NULL);

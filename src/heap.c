@@ -162,8 +162,12 @@ mx_heap_t *mxi_heap_init_thread(void)
     return heap;
 }
 
-/* Pages that remote frees woke go back to the front of their queues. A page that the owner
- * already unparked itself only needs its pending mark cleared. */
+/* Pages that remote frees woke go to the back of their queues, behind the pages the owner is
+ * still allocating from: by the time it gets to one, more of its blocks have come back, and
+ * if all of them have, the page starts over in address order (mxi_page_refill). Put in front,
+ * a page woken by its first remote free was allocated from next, a few blocks at a time, in
+ * the order the frees arrived. A page that the owner already unparked itself only needs its
+ * pending mark cleared. */
 static void heap_take_woken(mx_heap_t *heap)
 {
     mx_page_t *page = mxi_remote_take_woken(heap);
@@ -172,7 +176,7 @@ static void heap_take_woken(mx_heap_t *heap)
         mx_page_t *next = page->wake_next;
         page->is_wake_pending = false;
         if (page->is_parked) {
-            mxi_page_queue_unpark(heap, page, /*at_front=*/true);
+            mxi_page_queue_unpark(heap, page);
         }
         page = next;
     }
@@ -399,7 +403,7 @@ void mxi_heap_free_flagged(mx_heap_t *heap, mx_page_t *page, mx_block_t *block)
         }
         /* To the back: a program freeing a whole working set unparks page after page, and
          * each must not become the queue head, which is kept even when empty. */
-        mxi_page_queue_unpark(heap, page, /*at_front=*/false);
+        mxi_page_queue_unpark(heap, page);
     }
     mxi_page_push_local(page, block);
     if (page->used == 0) {

@@ -118,15 +118,11 @@ void mxi_page_queue_link_parked(mx_heap_t *heap, mx_page_t *page)
     heap->parked = page;
 }
 
-void mxi_page_queue_unpark(mx_heap_t *heap, mx_page_t *page, bool at_front)
+void mxi_page_queue_unpark(mx_heap_t *heap, mx_page_t *page)
 {
     mxi_page_queue_unlink_parked(heap, page);
     page->is_parked = false;
     mxi_atomic_store_relaxed(&page->owner,
                              mxi_atomic_load_relaxed(&page->owner) & ~MX_OWNER_PARKED);
-    if (at_front) {
-        mxi_page_queue_push_front(heap, page);
-    } else {
-        mxi_page_queue_push_back(heap, page);
-    }
+    mxi_page_queue_push_back(heap, page);
 }

@@ -4,8 +4,6 @@
 #ifndef MX_PAGE_QUEUE_H
 #define MX_PAGE_QUEUE_H
 
-#include <stdbool.h>
-
 #include "types.h"
 
 void mxi_page_queue_push_front(mx_heap_t *heap, mx_page_t *page);
@@ -13,11 +11,11 @@ void mxi_page_queue_push_back(mx_heap_t *heap, mx_page_t *page);
 void mxi_page_queue_remove(mx_heap_t *heap, mx_page_t *page);
 void mxi_page_queue_move_to_front(mx_heap_t *heap, mx_page_t *page);
 
-/* Moves a full page from its queue to the parked list, and back (to the front when it should be
- * allocated from next). The PARKED owner flag makes the owner's own free of a block in it take
- * the slow path, which unparks it. */
+/* Moves a full page from its queue to the parked list, and back to the end of its queue. The
+ * PARKED owner flag makes the owner's own free of a block in it take the slow path, which
+ * unparks it. */
 void mxi_page_queue_park(mx_heap_t *heap, mx_page_t *page);
-void mxi_page_queue_unpark(mx_heap_t *heap, mx_page_t *page, bool at_front);
+void mxi_page_queue_unpark(mx_heap_t *heap, mx_page_t *page);
 
 /* The parked list alone, for moving parked pages between heaps (the flags are the caller's). */
 void mxi_page_queue_unlink_parked(mx_heap_t *heap, mx_page_t *page);

@@ -304,6 +304,84 @@ static void test_remote_freed_pages_reused(void **state)
     assert_true(r.rss_again <= r.rss_peak + 2 * MIB);
 }
 
+/* ---- a page whose blocks all came back starts over in address order ---- */
+
+#define ORDER_BLOCKS 4096
+#define ORDER_SIZE 64
+
+typedef struct {
+    char **blocks;
+    size_t ascending; /* second-pass neighbours ORDER_SIZE apart in allocation order */
+    int failed;
+} order_t;
+
+/* Frees every block in a shuffled order, so that taking them back in the order they were freed
+ * would give A a scattered sequence. */
+static void *order_freer(void *arg)
+{
+    order_t *o = arg;
+    mx_test_rng_t rng;
+    mx_test_rng_seed(&rng, 17);
+    for (size_t i = ORDER_BLOCKS; i > 1; i--) {
+        size_t j = (size_t)(mx_test_rng_next(&rng) % i);
+        char *t = o->blocks[i - 1];
+        o->blocks[i - 1] = o->blocks[j];
+        o->blocks[j] = t;
+    }
+    for (size_t i = 0; i < ORDER_BLOCKS; i++) {
+        free(o->blocks[i]);
+    }
+    return NULL;
+}
+
+/* Thread A fills a few pages, B frees all of it, and A allocates as much again. */
+static void *order_owner(void *arg)
+{
+    order_t *o = arg;
+    for (size_t i = 0; i < ORDER_BLOCKS; i++) {
+        o->blocks[i] = malloc(ORDER_SIZE);
+        if (o->blocks[i] == NULL) {
+            o->failed = 1;
+            return NULL;
+        }
+    }
+    pthread_t b;
+    if (pthread_create(&b, NULL, order_freer, o) != 0) {
+        o->failed = 1;
+        return NULL;
+    }
+    pthread_join(b, NULL);
+    for (size_t i = 0; i < ORDER_BLOCKS; i++) {
+        o->blocks[i] = malloc(ORDER_SIZE);
+        if (o->blocks[i] == NULL) {
+            o->failed = 1;
+            return NULL;
+        }
+        if (i > 0 && o->blocks[i] == o->blocks[i - 1] + ORDER_SIZE) {
+            o->ascending++;
+        }
+    }
+    for (size_t i = 0; i < ORDER_BLOCKS; i++) {
+        free(o->blocks[i]);
+    }
+    return NULL;
+}
+
+static void test_remote_freed_pages_restart_in_order(void **state)
+{
+    (void)state;
+    order_t o = {0};
+    o.blocks = map_array(ORDER_BLOCKS * sizeof(char *));
+    pthread_t a;
+    assert_int_equal(pthread_create(&a, NULL, order_owner, &o), 0);
+    pthread_join(a, NULL);
+    munmap(o.blocks, ORDER_BLOCKS * sizeof(char *));
+    assert_false(o.failed);
+    print_message("blocks taken back in address order: %zu of %d\n", o.ascending,
+                  ORDER_BLOCKS - 1);
+    assert_true(o.ascending * 10 >= (size_t)(ORDER_BLOCKS - 1) * 9);
+}
+
 /* ---- memory goes back to the OS ---- */
 
 #define RETURN_LARGE_BYTES (512 * MIB)
@@ -471,6 +549,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_abandoned_pages_adopted),
         cmocka_unit_test(test_remote_freed_pages_reused),
+        cmocka_unit_test(test_remote_freed_pages_restart_in_order),
         cmocka_unit_test(test_short_lived_threads),
         cmocka_unit_test(test_memory_returned_by_trim),
         cmocka_unit_test(test_memory_returned_without_trim),
