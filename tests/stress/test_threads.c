@@ -45,6 +45,17 @@ static void *map_array(size_t bytes)
     return p;
 }
 
+/* Runs body(arg) on a new thread and waits for it; false if the thread could not be made. */
+static bool run_thread(void *(*body)(void *), void *arg)
+{
+    pthread_t t;
+    if (pthread_create(&t, NULL, body, arg) != 0) {
+        return false;
+    }
+    pthread_join(t, NULL);
+    return true;
+}
+
 /* ---- 10,000 short-lived threads ---- */
 
 #define CHURN_TOTAL_THREADS 10000
@@ -199,9 +210,7 @@ static void test_abandoned_pages_adopted(void **state)
     (void)state;
     void **blocks = map_array(ADOPT_BLOCKS * sizeof(void *));
     size_t rss_before = mx_test_rss_bytes();
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, adopt_producer, blocks), 0);
-    pthread_join(t, NULL);
+    assert_true(run_thread(adopt_producer, blocks));
     /* The producer has exited with all its blocks live: its heap is abandoned. */
     size_t rss_peak = mx_test_rss_bytes();
     for (int i = 0; i < ADOPT_BLOCKS; i++) {
@@ -265,12 +274,10 @@ static void *refill_owner(void *arg)
         memset(r->blocks[i], 0x11, REFILL_SIZE);
     }
     r->rss_peak = mx_test_rss_bytes();
-    pthread_t b;
-    if (pthread_create(&b, NULL, refill_freer, r) != 0) {
+    if (!run_thread(refill_freer, r)) {
         r->failed = 1;
         return NULL;
     }
-    pthread_join(b, NULL);
     r->rss_after_remote_free = mx_test_rss_bytes();
     for (int i = 0; i < REFILL_BLOCKS; i++) {
         r->blocks[i] = malloc(REFILL_SIZE);
@@ -292,9 +299,7 @@ static void test_remote_freed_pages_reused(void **state)
     (void)state;
     refill_t r = {0};
     r.blocks = map_array(REFILL_BLOCKS * sizeof(void *));
-    pthread_t a;
-    assert_int_equal(pthread_create(&a, NULL, refill_owner, &r), 0);
-    pthread_join(a, NULL);
+    assert_true(run_thread(refill_owner, &r));
     munmap(r.blocks, REFILL_BLOCKS * sizeof(void *));
     assert_false(r.failed);
     print_message("remote-freed pages: RSS after A's %d x %d B %.2f MiB, after B freed them %.2f "
@@ -345,12 +350,10 @@ static void *order_owner(void *arg)
             return NULL;
         }
     }
-    pthread_t b;
-    if (pthread_create(&b, NULL, order_freer, o) != 0) {
+    if (!run_thread(order_freer, o)) {
         o->failed = 1;
         return NULL;
     }
-    pthread_join(b, NULL);
     for (size_t i = 0; i < ORDER_BLOCKS; i++) {
         o->blocks[i] = malloc(ORDER_SIZE);
         if (o->blocks[i] == NULL) {
@@ -372,9 +375,7 @@ static void test_remote_freed_pages_restart_in_order(void **state)
     (void)state;
     order_t o = {0};
     o.blocks = map_array(ORDER_BLOCKS * sizeof(char *));
-    pthread_t a;
-    assert_int_equal(pthread_create(&a, NULL, order_owner, &o), 0);
-    pthread_join(a, NULL);
+    assert_true(run_thread(order_owner, &o));
     munmap(o.blocks, ORDER_BLOCKS * sizeof(char *));
     assert_false(o.failed);
     print_message("blocks taken back in address order: %zu of %d\n", o.ascending,
