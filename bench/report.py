@@ -136,7 +136,8 @@ def table_command(args):
     w("")
     w("- Date: %s" % datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"))
     w("- Machine: %s" % machine_lines())
-    w("- Runs: %s per (workload, allocator), allocators interleaved; the runner took %s s"
+    w("- Runs: %s per (workload, allocator), allocators interleaved in an order that turns by "
+      "one at every run; the runner took %s s"
       % (args.runs, args.elapsed))
     w("- Versions:")
     with open(args.versions) as f:

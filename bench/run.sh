@@ -3,7 +3,7 @@
 #
 # usage: bench/run.sh [--quick] [--runs N] [--only REGEX] [--no-count]
 #   --quick     3 runs of a reduced set of smaller configurations (< 3 min)
-#   --runs N    runs per (workload, allocator); default 5 (3 with --quick)
+#   --runs N    runs per (workload, allocator); default 7 (3 with --quick)
 #   --only RE   run only the configurations whose label matches RE (grep -E)
 #   --no-count  skip the fast-path instruction count (bench/results/fastpath.md)
 # Environment:
@@ -14,9 +14,10 @@
 # What it does: installs missing peers with apt-get, builds malloc-x
 # (Release) into bench/build/malloc-x, compiles the workloads into
 # bench/build/bin, then runs every configuration under every allocator via
-# LD_PRELOAD (glibc: none), allocators interleaved (A B C D E, A B C D E, ...)
-# and runs interleaved too, so that drift in the machine's speed hits all
-# allocators alike. Each process is measured from outside by bench/runwrap.c
+# LD_PRELOAD (glibc: none), allocators interleaved (A B C D E, B C D E A, ...:
+# the order turns by one at every run, so that each allocator takes each place
+# after the previous workload equally often) and runs interleaved too, so that
+# drift in the machine's speed hits all allocators alike. Each process is measured from outside by bench/runwrap.c
 # (wall time, peak RSS from wait4). bench/report.py then writes the medians
 # and ratios to bench/results/latest.md and bench/chart.py the chart
 # bench/results/latest.svg. Raw measurements stay in bench/results/raw.tsv.
@@ -45,7 +46,7 @@ while [ $# -gt 0 ]; do
     shift
 done
 if [ -z "$runs" ]; then
-    runs=$([ $quick = 1 ] && echo 3 || echo 5)
+    runs=$([ $quick = 1 ] && echo 3 || echo 7)
 fi
 start_epoch=$(date +%s)
 log() { printf '[%4ds] %s\n' $(($(date +%s) - start_epoch)) "$*" >&2; }
@@ -194,7 +195,8 @@ for run in $(seq 1 "$runs"); do
         # The command string is split on spaces; "\ " keeps a space inside
         # one argument (the sqlite3 dot-commands).
         eval "argv=($cmd)"
-        for i in "${!names[@]}"; do
+        for k in "${!names[@]}"; do
+            i=$(((k + run - 1) % ${#names[@]}))
             name=${names[$i]}
             status=0
             "$bin_dir/runwrap" "$tmp/report" "$timeout_s" "${libs[$i]}" -- "${argv[@]}" \
