@@ -22,6 +22,9 @@ import statistics
 import sys
 
 REFERENCE = "malloc-x"
+# Untimed runs (run.sh) by their `run` column, and the prefix of the figures taken from each:
+# phases counting the pages its surviving blocks overlap, larson counting its live bytes.
+UNTIMED_PREFIX = {"floor": "kept_", "live": "live_"}
 
 
 def read_raw(path):
@@ -108,9 +111,10 @@ def table_command(args):
         if r["status"] != "0":
             failures.append(r)
             continue
-        if r["run"] == "floor":
-            # An untimed run (run.sh): only its counts of the surviving blocks are used.
-            kept = [t for t in r["result"].split() if t.startswith("kept_")]
+        if r["run"] in UNTIMED_PREFIX:
+            # An untimed run (run.sh): only the counts it was run for are used.
+            prefix = UNTIMED_PREFIX[r["run"]]
+            kept = [t for t in r["result"].split() if t.startswith(prefix)]
             results.setdefault(k, []).append(" ".join(kept))
             continue
         samples.setdefault(k, []).append((float(r["wall_s"]), float(r["maxrss_kb"]) / 1024.0))
@@ -213,9 +217,10 @@ def table_command(args):
                     w("| %s | %s | " % (config_name(key), alloc) + " | ".join("FAIL" for _ in fields) + " |")
                     continue
                 cells = []
-                for field, _ in fields:
-                    vals = [r[field] for r in res if field in r]
-                    cells.append("%.0f" % statistics.median(vals) if vals else "-")
+                for field in fields:
+                    vals = [r[field[0]] for r in res if field[0] in r]
+                    fmt = field[2] if len(field) > 2 else "%.0f"
+                    cells.append(fmt % statistics.median(vals) if vals else "-")
                 w("| %s | %s | %s |" % (config_name(key), alloc, " | ".join(cells)))
         w("")
 
@@ -239,6 +244,18 @@ def table_command(args):
         "phase 2 left (usable sizes), and `OS pages holding it` the OS pages those blocks "
         "overlap where this allocator placed them: RSS after freeing cannot go below that "
         "without moving blocks.")
+
+    metric_table(
+        "Larson: live data and RSS (MiB; one untimed run per allocator)",
+        lambda k: k[0].startswith("larson"),
+        [("live_peak_mib", "peak live", "%.1f"), ("live_base_rss_mib", "RSS before", "%.1f"),
+         ("live_peak_rss_mib", "peak RSS", "%.1f"), ("live_added_pct", "added RSS / live, %")],
+        "A run that counts the bytes the program holds (its slots and the blocks waiting in "
+        "mailboxes) and samples them and the RSS every millisecond. The blocks in mailboxes "
+        "depend on how the threads were scheduled, so peak live data differs between "
+        "allocators, and the peak RSS of the tables above with it; `added RSS / live` is what "
+        "the workload added to the RSS over its peak live bytes, the allocator's own cost. "
+        "Where live data is a few MiB, thread stacks and the sampling itself weigh in.")
 
     # Output of the real programs must not depend on the allocator.
     mismatches = []

@@ -248,6 +248,29 @@ for c in "${configs[@]}"; do
     done
 done
 log "floor runs of the phases workloads done"
+
+# The larson workloads once more per allocator, untimed, counting live bytes (larson.c): how
+# much RSS each allocator adds over the blocks the program holds, which the peak RSS alone does
+# not say because the blocks waiting in mailboxes depend on how the threads were scheduled.
+for c in "${configs[@]}"; do
+    label=${c%%|*}
+    rest=${c#*|}
+    threads=${rest%%|*}
+    cmd=${rest#*|}
+    [[ $label == larson* ]] || continue
+    eval "argv=($cmd live)"
+    for i in "${!names[@]}"; do
+        status=0
+        "$bin_dir/runwrap" "$tmp/report" "$timeout_s" "${libs[$i]}" -- "${argv[@]}" \
+            >"$tmp/out" 2>"$tmp/err" || status=$?
+        result=$(grep -E '^larson ' "$tmp/out" | head -1 || true)
+        [ -n "$result" ] || [ "$status" != 0 ] || status=1
+        [ "$status" = 0 ] || log "FAILED: $label t=$threads ${names[$i]} (live run, status $status)"
+        printf 'live\t%s\t%s\t%s\t0\t0\t%s\t%s\n' "$label" "$threads" "${names[$i]}" \
+            "$status" "$result" >>"$raw"
+    done
+done
+log "live runs of the larson workloads done"
 rmdir "$fail_dir" 2>/dev/null || true
 
 # ------------------------------------------------------- fast-path count
