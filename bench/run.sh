@@ -225,52 +225,41 @@ for run in $(seq 1 "$runs"); do
     log "run $run/$runs done"
 done
 
-# The phases workloads once more per allocator, untimed, counting the OS pages that the
-# blocks left after the free phase overlap (phases.c): the floor RSS after freeing for that
-# allocator's layout. Counting allocates and sorts inside the process, so these runs' times and
-# RSS stay out of the tables; report.py takes only the two counts from them.
-for c in "${configs[@]}"; do
-    label=${c%%|*}
-    rest=${c#*|}
-    threads=${rest%%|*}
-    cmd=${rest#*|}
-    [[ $label == phases* ]] || continue
-    eval "argv=($cmd floor)"
-    for i in "${!names[@]}"; do
-        status=0
-        "$bin_dir/runwrap" "$tmp/report" "$timeout_s" "${libs[$i]}" -- "${argv[@]}" \
-            >"$tmp/out" 2>"$tmp/err" || status=$?
-        result=$(grep -E '^phases ' "$tmp/out" | head -1 || true)
-        [ -n "$result" ] || [ "$status" != 0 ] || status=1
-        [ "$status" = 0 ] || log "FAILED: $label t=$threads ${names[$i]} (floor run, status $status)"
-        printf 'floor\t%s\t%s\t%s\t0\t0\t%s\t%s\n' "$label" "$threads" "${names[$i]}" \
-            "$status" "$result" >>"$raw"
+# Untimed runs: every configuration whose label starts with WORKLOAD once more per allocator,
+# with ARG appended to its command. Their rows go to raw.tsv with ARG in the run column, and
+# report.py takes from them only the figures ARG asks for (UNTIMED_PREFIX there).
+untimed_runs() {
+    local workload=$1 arg=$2 c label rest threads cmd i status result
+    for c in "${configs[@]}"; do
+        label=${c%%|*}
+        rest=${c#*|}
+        threads=${rest%%|*}
+        cmd=${rest#*|}
+        [[ $label == "$workload"* ]] || continue
+        eval "argv=($cmd $arg)"
+        for i in "${!names[@]}"; do
+            status=0
+            "$bin_dir/runwrap" "$tmp/report" "$timeout_s" "${libs[$i]}" -- "${argv[@]}" \
+                >"$tmp/out" 2>"$tmp/err" || status=$?
+            result=$(grep -E "^$workload " "$tmp/out" | head -1 || true)
+            [ -n "$result" ] || [ "$status" != 0 ] || status=1
+            [ "$status" = 0 ] ||
+                log "FAILED: $label t=$threads ${names[$i]} ($arg run, status $status)"
+            printf '%s\t%s\t%s\t%s\t0\t0\t%s\t%s\n' "$arg" "$label" "$threads" "${names[$i]}" \
+                "$status" "$result" >>"$raw"
+        done
     done
-done
-log "floor runs of the phases workloads done"
+    log "$arg runs of the $workload workloads done"
+}
 
-# The larson workloads once more per allocator, untimed, counting live bytes (larson.c): how
-# much RSS each allocator adds over the blocks the program holds, which the peak RSS alone does
-# not say because the blocks waiting in mailboxes depend on how the threads were scheduled.
-for c in "${configs[@]}"; do
-    label=${c%%|*}
-    rest=${c#*|}
-    threads=${rest%%|*}
-    cmd=${rest#*|}
-    [[ $label == larson* ]] || continue
-    eval "argv=($cmd live)"
-    for i in "${!names[@]}"; do
-        status=0
-        "$bin_dir/runwrap" "$tmp/report" "$timeout_s" "${libs[$i]}" -- "${argv[@]}" \
-            >"$tmp/out" 2>"$tmp/err" || status=$?
-        result=$(grep -E '^larson ' "$tmp/out" | head -1 || true)
-        [ -n "$result" ] || [ "$status" != 0 ] || status=1
-        [ "$status" = 0 ] || log "FAILED: $label t=$threads ${names[$i]} (live run, status $status)"
-        printf 'live\t%s\t%s\t%s\t0\t0\t%s\t%s\n' "$label" "$threads" "${names[$i]}" \
-            "$status" "$result" >>"$raw"
-    done
-done
-log "live runs of the larson workloads done"
+# phases, counting the OS pages that the blocks left after the free phase overlap (phases.c):
+# the floor RSS after freeing for that allocator's layout. Counting allocates and sorts inside
+# the process, so these runs' times and RSS stay out of the tables.
+untimed_runs phases floor
+# larson, counting live bytes (larson.c): how much RSS each allocator adds over the blocks the
+# program holds, which the peak RSS alone does not say because the blocks waiting in mailboxes
+# depend on how the threads were scheduled.
+untimed_runs larson live
 rmdir "$fail_dir" 2>/dev/null || true
 
 # ------------------------------------------------------- fast-path count
