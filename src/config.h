@@ -86,6 +86,9 @@
 #define MX_EXTEND_POPULATE_SIZE ((size_t)64 << 10)
 static_assert(MX_EXTEND_POPULATE_SIZE / MX_SMALL_MAX <= MX_EXTEND_SIZE / MX_MIN_BLOCK,
               "a populating carve of blocks above MX_SMALL_MAX fits the shuffle's order table");
+/* Bytes of fresh blocks a lazy page may hand out on the fast path before the slow path looks
+ * for blocks freed into the class's other pages (heap.c). */
+#define MX_FRESH_GRANT_SIZE ((size_t)16 << 10)
 
 /* Milliseconds a free slice stays committed before it is purged (returned with madvise). */
 #define MX_PURGE_DELAY_MS 10

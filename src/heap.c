@@ -193,17 +193,48 @@ static void heap_release_page(mx_heap_t *heap, mx_page_t *page)
     mxi_segment_release(page);
 }
 
-/* Walks a queue from the front for a page with free blocks: its own free list, its local and
- * remote frees, or fresh blocks carved from its tail. Full pages met on the way are parked. */
+static mx_page_t *heap_queue_front(mx_heap_t *heap, mx_page_queue_t *q, mx_page_t *page)
+{
+    if (page != q->first) {
+        mxi_page_queue_move_to_front(heap, page);
+    }
+    return page;
+}
+
+/* Finds a page of the queue that can serve a malloc. The page at the front hands out its
+ * untouched tail a part at a time (page.c: an allowance of uncarved blocks, or a carved chunk);
+ * at the end of each part, what came back to it comes first, then blocks that the owner freed
+ * into the pages behind it, then the next part, so that the class's carved memory stays close
+ * to its live blocks: larson with 1 thread added 2.1 times its live bytes to the RSS instead of
+ * 2.6, and with 8 threads and blocks up to 8 KiB 1.7 instead of 1.85 (bench/larson.c, live).
+ * Remote frees into the pages behind come after the tail: in the order another thread freed
+ * them, they would scatter the next run of allocations (see mxi_page_refill's restart).
+ * Otherwise, and when none of those has any, the queue is walked from the front for a page
+ * with free blocks: its own free list, its local and remote frees, or fresh blocks from its
+ * tail; full pages met on the way are parked, so that the owner's frees into them pile up until
+ * the page is needed again (switching to a page for every block or two freed into it took
+ * larson with 8 threads and blocks up to 8 KiB 8% longer). */
 static mx_page_t *heap_queue_find(mx_heap_t *heap, mx_page_queue_t *q)
 {
-    mx_page_t *page = q->first;
+    mx_page_t *first = q->first;
+    if (first != NULL && mxi_atomic_load_relaxed(&first->capacity) < first->reserved) {
+        if (first->free != NULL || mxi_page_refill_freed(first)) {
+            return first;
+        }
+        for (mx_page_t *page = first->next; page != NULL; page = page->next) {
+            if (page->free != NULL ||
+                (page->local_free != NULL && mxi_page_refill_freed(page))) {
+                return heap_queue_front(heap, q, page);
+            }
+        }
+        if (mxi_page_refill_fresh(first)) {
+            return first;
+        }
+    }
+    mx_page_t *page = first;
     while (page != NULL) {
         if (page->free != NULL || mxi_page_refill(page)) {
-            if (page != q->first) {
-                mxi_page_queue_move_to_front(heap, page);
-            }
-            return page;
+            return heap_queue_front(heap, q, page);
         }
         /* A page with a wake in flight cannot be parked again (it would go on a wake list
          * twice); it stays where it is until the wake arrives. */

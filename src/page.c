@@ -38,6 +38,7 @@ void mxi_page_init_small(mx_page_t *page, mx_heap_t *heap, unsigned class_index)
     page->local_free = NULL;
     page->used = 0;
     mxi_atomic_store_relaxed(&page->capacity, 0);
+    page->fresh_end = 0;
     page->block_size = block_size;
     page->reserved = (uint32_t)((page->slice_count * MX_SLICE_SIZE - MX_GUARD_SIZE) / block_size);
     page->class_index = (uint16_t)class_index;
@@ -187,9 +188,24 @@ bool mxi_page_check(const mx_page_t *page)
     uint32_t capacity = mxi_atomic_load_relaxed(&page->capacity);
     bool is_tiny = (mxi_atomic_load_relaxed(&page->owner) & MX_OWNER_TINY) != 0;
     return page->kind == MX_PAGE_SMALL && capacity <= page->reserved &&
+           page->fresh_end <= page->reserved &&
            is_tiny == (page->link_offset == 0) &&
            page_list_check(page, page->free, &count) &&
            page_list_check(page, page->local_free, &count) && count + page->used == capacity;
+}
+
+/* A lazy page hands out fresh blocks in allowances of MX_FRESH_GRANT_SIZE bytes (at least one
+ * block): when one runs out, the slow path first takes blocks freed into the class's other
+ * pages (heap.c). With no limit, the page at the head of the queue handed out its whole tail
+ * while the owner's frees into the pages behind it piled up there, so that a class whose live
+ * blocks fill a page and a half came to have two pages carved to the end: in larson with 1
+ * thread, classes of 640 B to 1 KiB had 2.3 to 2.7 times their live blocks carved. */
+static void page_grant_fresh(mx_page_t *page)
+{
+    uint32_t count = (uint32_t)(MX_FRESH_GRANT_SIZE / page->block_size);
+    uint32_t capacity = mxi_atomic_load_relaxed(&page->capacity);
+    count = count == 0 ? 1 : count;
+    page->fresh_end = count < page->reserved - capacity ? capacity + count : page->reserved;
 }
 
 /* A lazy page all of whose blocks have come back starts over as a fresh one: it hands its blocks
@@ -213,9 +229,10 @@ static void page_restart_if_empty(mx_page_t *page)
     mxi_atomic_store_relaxed(&page->trimmed, 0);
     page->trim_used = UINT16_MAX;
     page->key = mxi_page_make_key(page);
+    page_grant_fresh(page);
 }
 
-bool mxi_page_refill(mx_page_t *page)
+bool mxi_page_refill_freed(mx_page_t *page)
 {
     MX_ASSERT_INTERNAL(page->free == NULL);
     MX_ASSERT_EXPENSIVE(mxi_page_check(page));
@@ -231,14 +248,23 @@ bool mxi_page_refill(mx_page_t *page)
         return true;
     }
     /* Memory already carved comes back before fresh memory is carved. */
-    if (mxi_page_untrim(page)) {
-        return true;
+    return mxi_page_untrim(page);
+}
+
+bool mxi_page_refill_fresh(mx_page_t *page)
+{
+    if (mxi_atomic_load_relaxed(&page->capacity) >= page->reserved) {
+        return false;
     }
-    if (mxi_atomic_load_relaxed(&page->capacity) < page->reserved) {
-        if (!mxi_page_is_lazy(page)) {
-            page_extend(page);
-        }
-        return true;
+    if (mxi_page_is_lazy(page)) {
+        page_grant_fresh(page);
+    } else {
+        page_extend(page);
     }
-    return false;
+    return true;
+}
+
+bool mxi_page_refill(mx_page_t *page)
+{
+    return mxi_page_refill_freed(page) || mxi_page_refill_fresh(page);
 }

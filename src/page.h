@@ -126,9 +126,18 @@ MX_INLINE void mxi_page_push_local(mx_page_t *page, mx_block_t *block)
 /* Makes a freshly claimed page a small page of `class_index` owned by heap. */
 void mxi_page_init_small(mx_page_t *page, struct mx_heap *heap, unsigned class_index);
 
-/* Refills page->free from local_free and thread_free; then, if it is still empty, carves
- * fresh blocks from the untouched tail. Returns true if the page can serve a malloc: page->free
- * is non-empty, or (a lazy page) mxi_page_take_fresh has a block to hand out. */
+/* Refills page->free from local_free, thread_free and trimmed units, without touching the
+ * untouched tail. Returns true if the page can serve a malloc: page->free is non-empty, or (a
+ * lazy page that got all its blocks back and started over) mxi_page_take_fresh has a block to
+ * hand out. */
+bool mxi_page_refill_freed(mx_page_t *page);
+
+/* Carves up to MX_EXTEND_SIZE bytes of fresh blocks from the untouched tail or, on a lazy page,
+ * lets malloc hand out up to MX_FRESH_GRANT_SIZE bytes of them uncarved. False if the page has
+ * none left. */
+bool mxi_page_refill_fresh(mx_page_t *page);
+
+/* mxi_page_refill_freed, and mxi_page_refill_fresh if that found nothing. */
 bool mxi_page_refill(mx_page_t *page);
 
 /* A lazy page hands its fresh blocks out one at a time, uncarved: carving writes a link into
@@ -145,11 +154,12 @@ MX_INLINE bool mxi_page_is_lazy(const mx_page_t *page)
 }
 
 /* True if a malloc may take a fresh block now: blocks freed into the page (by other threads, or
- * given back by a trim) are reused first. The caller found free and local_free empty. */
+ * given back by a trim) are reused first, and past its allowance (fresh_end) so are those
+ * freed into the class's other pages. The caller found free and local_free empty. */
 MX_INLINE bool mxi_page_has_fresh_now(const mx_page_t *page)
 {
     return mxi_page_is_lazy(page) &&
-           mxi_atomic_load_relaxed(&page->capacity) < page->reserved &&
+           mxi_atomic_load_relaxed(&page->capacity) < page->fresh_end &&
            mxi_atomic_load_relaxed(&page->thread_free) == 0 &&
            mxi_atomic_load_relaxed(&page->trimmed) == 0;
 }
