@@ -206,7 +206,7 @@ static mx_page_t *heap_queue_front(mx_heap_t *heap, mx_page_queue_t *q, mx_page_
  * at the end of each part, what came back to it comes first, then blocks that the owner freed
  * into the pages behind it, then the next part, so that the class's carved memory stays close
  * to its live blocks: larson with 1 thread added 2.1 times its live bytes to the RSS instead of
- * 2.6, and with 8 threads and blocks up to 8 KiB 1.7 instead of 1.85 (bench/larson.c, live).
+ * 2.6, and with 8 threads and blocks up to 8 KiB 1.8 instead of 1.9 (bench/larson.c, live).
  * Remote frees into the pages behind come after the tail: in the order another thread freed
  * them, they would scatter the next run of allocations (see mxi_page_refill's restart).
  * Otherwise, and when none of those has any, the queue is walked from the front for a page
