@@ -17,9 +17,10 @@
 # LD_PRELOAD (glibc: none), allocators interleaved (A B C D E, B C D E A, ...:
 # the order turns by one at every run, so that each allocator takes each place
 # after the previous workload equally often) and runs interleaved too, so that
-# drift in the machine's speed hits all allocators alike. Each process is measured from outside by bench/runwrap.c
-# (wall time, peak RSS from wait4). bench/report.py then writes the medians
-# and ratios to bench/results/latest.md and bench/chart.py the chart
+# drift in the machine's speed hits all allocators alike. Each process is
+# measured from outside by bench/runwrap.c (wall time, peak RSS from wait4).
+# bench/report.py then writes the medians and ratios to
+# bench/results/latest.md and bench/chart.py the chart
 # bench/results/latest.svg. Raw measurements stay in bench/results/raw.tsv.
 set -euo pipefail
 

@@ -227,9 +227,8 @@ static mx_page_t *heap_queue_find(mx_heap_t *heap, mx_page_queue_t *q)
                 return heap_queue_front(heap, q, page);
             }
         }
-        if (mxi_page_refill_fresh(first)) {
-            return first;
-        }
+        mxi_page_refill_fresh(first); /* the tail tested above: it has a part to give */
+        return first;
     }
     mx_page_t *page = first;
     while (page != NULL) {
