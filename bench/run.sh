@@ -140,6 +140,11 @@ else
     for t in 2 8; do
         add "larson 16B-8KiB" $t "$B/larson $t 16 8192 10000000"
     done
+    # One size and 10,000 slots: a steady population of like objects replaced at random, which
+    # keeps every page of the class full but the one a free just went to.
+    for t in 1 2; do
+        add "larson 512B x10000" $t "$B/larson $t 512 512 20000000 10000"
+    done
     add "prodcons batch 1" 2 "$B/prodcons 2 1 256 10000000"
     add "prodcons batch 100" 2 "$B/prodcons 2 100 256 10000000"
     add "prodcons batch 1" 8 "$B/prodcons 8 1 256 10000000"
