@@ -246,7 +246,7 @@ def table_command(args):
         "without moving blocks.")
 
     metric_table(
-        "Larson: live data and RSS (MiB; one untimed run per allocator)",
+        "Larson: live data and RSS (MiB; medians of three untimed runs per allocator)",
         lambda k: k[0].startswith("larson"),
         [("live_peak_mib", "peak live", "%.1f"), ("live_base_rss_mib", "RSS before", "%.1f"),
          ("live_peak_rss_mib", "peak RSS", "%.1f"), ("live_added_pct", "added RSS / live, %")],

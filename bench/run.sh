@@ -264,8 +264,11 @@ untimed_runs() {
 untimed_runs phases floor
 # larson, counting live bytes (larson.c): how much RSS each allocator adds over the blocks the
 # program holds, which the peak RSS alone does not say because the blocks waiting in mailboxes
-# depend on how the threads were scheduled.
-untimed_runs larson live
+# depend on how the threads were scheduled. Three rounds, for medians: with 8 threads one run's
+# count moved by 10 to 25% from the next.
+for _ in 1 2 3; do
+    untimed_runs larson live
+done
 rmdir "$fail_dir" 2>/dev/null || true
 
 # ------------------------------------------------------- fast-path count
