@@ -625,6 +625,32 @@ static void test_free_interior_small_full_page(void **state)
     free(blocks);
 }
 
+/* A block in a full page: the page is parked, so the first free takes the slow path, which
+ * brings the page back to its queue; what comes after it must still see the block as free.
+ * 112-byte blocks: a class no other case uses, so the first block's page is full. */
+#define FULL_PAGE_FREE_BLOCKS 5000
+#define FULL_PAGE_FREE_SIZE 112
+
+static void test_double_free_full_page(void **state)
+{
+    (void)state;
+    void **blocks = malloc(FULL_PAGE_FREE_BLOCKS * sizeof(void *));
+    assert_non_null(blocks);
+    for (int i = 0; i < FULL_PAGE_FREE_BLOCKS; i++) {
+        blocks[i] = malloc(FULL_PAGE_FREE_SIZE);
+        assert_non_null(blocks[i]);
+    }
+    case_arg_t arg = {blocks[0]};
+    expect_abort_naming(child_free_twice, &arg, MSG_DOUBLE_FREE, arg.ptr, "");
+    expect_abort_naming(child_realloc_freed, &arg, MSG_REALLOC_FREED, arg.ptr, MSG_ALREADY_FREE);
+    expect_abort_naming(child_free_then_usable_size, &arg, MSG_USABLE_FREED, arg.ptr,
+                        MSG_ALREADY_FREE);
+    for (int i = 0; i < FULL_PAGE_FREE_BLOCKS; i++) {
+        free(blocks[i]);
+    }
+    free(blocks);
+}
+
 /* Double frees of blocks with a page or a mapping of their own are caught, but the first free
  * gave the memory back, so the second is reported as a pointer to no block ("not an allocated
  * block" for a large block, whose slices return to the segment; "not allocated by malloc-x" for a
@@ -704,6 +730,7 @@ int main(void)
         cmocka_unit_test(test_usable_size_freed_large),
         cmocka_unit_test(test_free_interior_small_remote),
         cmocka_unit_test(test_free_interior_small_full_page),
+        cmocka_unit_test(test_double_free_full_page),
         cmocka_unit_test(test_double_free_large),
         cmocka_unit_test(test_double_free_huge),
         cmocka_unit_test(test_double_free_large_other_thread),
