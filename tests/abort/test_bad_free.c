@@ -603,52 +603,52 @@ static void test_free_interior_small_remote(void **state)
     }
 }
 
-/* The owner frees an interior pointer of a block in a FULL page: a full page is parked, so its
- * free takes the slow path, which checks the block grid. 48-byte blocks: a class no other case
- * uses, so the first block's page is full once thousands more have been handed out. */
+/* Blocks of one size until the page of the first is full: a full page is parked, so the
+ * owner's free of a block in it takes the slow path. Each case uses a size class no other case
+ * uses, so that page is full once thousands more blocks have been handed out. */
 #define FULL_PAGE_BLOCKS 5000
 
-static void test_free_interior_small_full_page(void **state)
+static void **full_page_blocks(size_t size)
 {
-    (void)state;
     void **blocks = malloc(FULL_PAGE_BLOCKS * sizeof(void *));
     assert_non_null(blocks);
     for (int i = 0; i < FULL_PAGE_BLOCKS; i++) {
-        blocks[i] = malloc(48);
+        blocks[i] = malloc(size);
         assert_non_null(blocks[i]);
     }
-    case_arg_t arg = {(char *)blocks[0] + 16};
-    expect_abort_naming(child_free_once, &arg, MSG_INVALID_FREE, arg.ptr, MSG_NOT_START);
+    return blocks;
+}
+
+static void full_page_blocks_free(void **blocks)
+{
     for (int i = 0; i < FULL_PAGE_BLOCKS; i++) {
         free(blocks[i]);
     }
     free(blocks);
 }
 
-/* A block in a full page: the page is parked, so the first free takes the slow path, which
- * brings the page back to its queue; what comes after it must still see the block as free.
- * 112-byte blocks: a class no other case uses, so the first block's page is full. */
-#define FULL_PAGE_FREE_BLOCKS 5000
-#define FULL_PAGE_FREE_SIZE 112
+/* The slow path checks the block grid: an interior pointer (48-byte blocks). */
+static void test_free_interior_small_full_page(void **state)
+{
+    (void)state;
+    void **blocks = full_page_blocks(48);
+    case_arg_t arg = {(char *)blocks[0] + 16};
+    expect_abort_naming(child_free_once, &arg, MSG_INVALID_FREE, arg.ptr, MSG_NOT_START);
+    full_page_blocks_free(blocks);
+}
 
+/* The first free brings the page back to its queue; what comes after it must still see the
+ * block as free (112-byte blocks). */
 static void test_double_free_full_page(void **state)
 {
     (void)state;
-    void **blocks = malloc(FULL_PAGE_FREE_BLOCKS * sizeof(void *));
-    assert_non_null(blocks);
-    for (int i = 0; i < FULL_PAGE_FREE_BLOCKS; i++) {
-        blocks[i] = malloc(FULL_PAGE_FREE_SIZE);
-        assert_non_null(blocks[i]);
-    }
+    void **blocks = full_page_blocks(112);
     case_arg_t arg = {blocks[0]};
     expect_abort_naming(child_free_twice, &arg, MSG_DOUBLE_FREE, arg.ptr, "");
     expect_abort_naming(child_realloc_freed, &arg, MSG_REALLOC_FREED, arg.ptr, MSG_ALREADY_FREE);
     expect_abort_naming(child_free_then_usable_size, &arg, MSG_USABLE_FREED, arg.ptr,
                         MSG_ALREADY_FREE);
-    for (int i = 0; i < FULL_PAGE_FREE_BLOCKS; i++) {
-        free(blocks[i]);
-    }
-    free(blocks);
+    full_page_blocks_free(blocks);
 }
 
 /* Double frees of blocks with a page or a mapping of their own are caught, but the first free
