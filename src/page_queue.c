@@ -31,6 +31,7 @@ static void queue_set_direct(mx_heap_t *heap, unsigned class_index)
 void mxi_page_queue_push_front(mx_heap_t *heap, mx_page_t *page)
 {
     mx_page_queue_t *q = &heap->queues[page->class_index];
+    q->pages++;
     page->prev = NULL;
     page->next = q->first;
     if (q->first != NULL) {
@@ -45,6 +46,7 @@ void mxi_page_queue_push_front(mx_heap_t *heap, mx_page_t *page)
 void mxi_page_queue_push_back(mx_heap_t *heap, mx_page_t *page)
 {
     mx_page_queue_t *q = &heap->queues[page->class_index];
+    q->pages++;
     page->next = NULL;
     page->prev = q->last;
     if (q->last != NULL) {
@@ -62,6 +64,7 @@ void mxi_page_queue_remove(mx_heap_t *heap, mx_page_t *page)
         heap->grow_trim_page = page->next;
     }
     mx_page_queue_t *q = &heap->queues[page->class_index];
+    q->pages--;
     bool was_first = page->prev == NULL;
     if (!was_first) {
         page->prev->next = page->next;
@@ -96,6 +99,7 @@ void mxi_page_queue_park(mx_heap_t *heap, mx_page_t *page)
 
 void mxi_page_queue_unlink_parked(mx_heap_t *heap, mx_page_t *page)
 {
+    heap->queues[page->class_index].pages--;
     if (page->prev != NULL) {
         page->prev->next = page->next;
     } else {
@@ -110,6 +114,7 @@ void mxi_page_queue_unlink_parked(mx_heap_t *heap, mx_page_t *page)
 
 void mxi_page_queue_link_parked(mx_heap_t *heap, mx_page_t *page)
 {
+    heap->queues[page->class_index].pages++;
     page->prev = NULL;
     page->next = heap->parked;
     if (heap->parked != NULL) {

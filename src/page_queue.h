@@ -1,6 +1,7 @@
 /* A heap's page queues, one per size class, and its parked list of full pages. The first page
  * of a small class's queue is what the heap's direct table points to, so every change of a
- * queue head goes through here. All owner-only: no atomics, no locks. */
+ * queue head goes through here, and each queue counts its class's pages, queued and parked
+ * alike, for the slow path's choice of a page (heap.c). All owner-only: no atomics, no locks. */
 #ifndef MX_PAGE_QUEUE_H
 #define MX_PAGE_QUEUE_H
 

@@ -103,6 +103,7 @@ typedef struct MX_ALIGNED(64) mx_page {
 typedef struct mx_page_queue {
     mx_page_t *first;
     mx_page_t *last;
+    uint32_t pages; /* the class's pages in this heap, queued or parked (heap.c: sparse pages) */
 } mx_page_queue_t;
 
 typedef enum mx_segment_kind {

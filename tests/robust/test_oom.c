@@ -389,6 +389,47 @@ static int exhaust_range(const range_t *range)
     return 0;
 }
 
+/* Unlinks the block `depth` places below the top of the pile and frees it; returns it. */
+static void *pile_free_at(pile_t *pile, size_t depth)
+{
+    node_t *before = pile->head;
+    for (size_t i = 1; i < depth; i++) {
+        before = before->next;
+    }
+    node_t *victim = before->next;
+    before->next = victim->next;
+    pile->count--;
+    pile->bytes -= victim->size;
+    free(victim);
+    return victim;
+}
+
+/* A page that malloc passes over for having few free blocks (heap.c: heap_page_is_sparse), to
+ * claim a new one instead, still serves when no new page can be had. One size is filled until
+ * malloc fails, so that all of its pages are full, and two blocks far apart in the pile are
+ * freed, one into each of two such pages: the first malloc takes the block in the page the
+ * first free brought to the front of the queue; the second must find the other page, whose
+ * one free block is far below an eighth of it. */
+static int child_sparse_page(void)
+{
+    CHECK(limit_address_space() == 0, "setrlimit failed, errno %d", errno);
+    pile_t pile = {0};
+    int err = pile_fill_size(&pile, 500);
+    CHECK(err == ENOMEM, "filling 500-byte blocks failed with errno %d", err);
+    size_t count = pile.count;
+    void *freed[2] = {pile_free_at(&pile, count / 2), pile_free_at(&pile, count / 4)};
+    for (int i = 0; i < 2; i++) {
+        errno = 0;
+        void *p = malloc(500);
+        CHECK(p == freed[0] || p == freed[1],
+              "malloc(500) %d at the limit returned %p (errno %d), not a freed block", i, p,
+              errno);
+        pile_push(&pile, p, 500);
+    }
+    CHECK(pile_free(&pile), "a block was damaged");
+    return 0;
+}
+
 static int child_small(void)
 {
     return exhaust_range(&ranges[0]);
@@ -425,6 +466,12 @@ static void test_exhaust_large(void **state)
 {
     (void)state;
     run_child("large", child_large);
+}
+
+static void test_sparse_page_serves_at_the_limit(void **state)
+{
+    (void)state;
+    run_child("sparse", child_sparse_page);
 }
 
 static void test_exhaust_huge(void **state)
@@ -822,6 +869,7 @@ int main(void)
         cmocka_unit_test(test_exhaust_medium),
         cmocka_unit_test(test_exhaust_large),
         cmocka_unit_test(test_exhaust_huge),
+        cmocka_unit_test(test_sparse_page_serves_at_the_limit),
         cmocka_unit_test(test_every_entry_point_at_the_limit),
         cmocka_unit_test(test_threads_at_the_limit),
         cmocka_unit_test(test_overflow_on_big_blocks),
