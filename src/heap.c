@@ -211,7 +211,7 @@ static mx_page_t *heap_queue_front(mx_heap_t *heap, mx_page_queue_t *q, mx_page_
  * back of the queue, so that the next switch looks at another page) and a new page is claimed
  * instead: the class grows until the pages it comes back to have an eighth free, and then
  * switches every dozen blocks or more (540,000 switches; 0.59x the time with 1 thread and
- * 0.66 to 0.76x with 2; a peak of 7.4 MiB instead of 6.5). The free blocks it leaves behind are
+ * 0.66 to 0.80x with 2; a peak of 7.4 MiB instead of 6.5). The free blocks it leaves behind are
  * those of pages passed over, less than an eighth of each. The rule waits until the class has
  * HEAP_SPARSE_MIN_PAGES pages, so that a new page is a small step, and leaves pages of fewer
  * than HEAP_SPARSE_MIN_BLOCKS blocks alone, where an eighth is a block or two: with 8 threads
