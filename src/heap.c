@@ -222,6 +222,20 @@ static mx_page_t *heap_queue_front(mx_heap_t *heap, mx_page_queue_t *q, mx_page_
 #define HEAP_SPARSE_MIN_BLOCKS 64
 #define HEAP_SPARSE_FREE_SHARE 8 /* at least 1/8 of a page's blocks free */
 
+/* For an assertion: the count the rule relies on matches the class's queue and parked pages. */
+static bool heap_class_count_is_right(const mx_heap_t *heap, const mx_page_queue_t *q,
+                                      unsigned class_index)
+{
+    uint32_t pages = 0;
+    for (const mx_page_t *page = q->first; page != NULL; page = page->next) {
+        pages++;
+    }
+    for (const mx_page_t *page = heap->parked; page != NULL; page = page->next) {
+        pages += page->class_index == class_index;
+    }
+    return pages == q->pages;
+}
+
 static bool heap_page_is_sparse(const mx_page_queue_t *q, const mx_page_t *page)
 {
     return q->pages >= HEAP_SPARSE_MIN_PAGES && page->reserved >= HEAP_SPARSE_MIN_BLOCKS &&
@@ -263,6 +277,7 @@ static mx_page_t *heap_queue_find(mx_heap_t *heap, mx_page_queue_t *q, bool may_
     while (page != NULL) {
         if (page->free != NULL || mxi_page_refill(page)) {
             if (may_grow && page != first && heap_page_is_sparse(q, page)) {
+                MX_ASSERT_EXPENSIVE(heap_class_count_is_right(heap, q, page->class_index));
                 mxi_page_queue_remove(heap, page);
                 mxi_page_queue_push_back(heap, page);
                 return NULL;
