@@ -1,7 +1,7 @@
 /* A class whose blocks are replaced one at a time in random order keeps a share of its pages
  * free, so that malloc switches pages every dozen blocks or more, and not a larger share
  * (heap.c: heap_page_is_sparse). A new thread fills 10,000 slots with 500-byte blocks and
- * replaces random ones 400,000 times. Without the rule the class's free blocks were 2 to 3% of
+ * replaces random ones 400,000 times. Without the rule the class's free blocks were about 1% of
  * its live bytes, a block or two per page; a rule that never stopped growing would leave far
  * more than the eighth it allows. */
 #include <pthread.h>
