@@ -15,7 +15,12 @@
 // ticks are converted to ns with a TSC rate measured against CLOCK_MONOTONIC.
 // The fixed cost of the timing itself (median of empty measurements) is
 // reported as overhead_ns and not subtracted.
+// The percentiles come pooled and by kind of call: malloc by the size asked
+// (small, medium, large as above), free by the size of the block freed, and
+// the remote frees apart, so that a tail can be traced to the calls that make
+// it.
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <sys/mman.h>
 #include <x86intrin.h>
 
@@ -29,6 +34,18 @@ typedef struct {
     _Alignas(64) _Atomic(block_t *) head;
 } mailbox_t;
 
+// What a timed call was: the sizes of pick_size, and for free also whether the
+// block came from another thread's mailbox.
+typedef enum { KIND_SMALL, KIND_MEDIUM, KIND_LARGE, KIND_REMOTE, KIND_COUNT } call_kind_t;
+
+static const char *const kind_names[KIND_COUNT] = { "small", "medium", "large", "remote" };
+
+// A sample is the call's ticks with its kind in the top two bits, so that the
+// arrays, and the process's RSS, stay as large as the ticks alone. Calls of
+// 2^30 ticks or more (a third of a second) count as 2^30 - 1.
+#define KIND_SHIFT 30
+#define TICKS_MAX (((uint32_t)1 << KIND_SHIFT) - 1)
+
 typedef struct {
     int id;
     int threads;
@@ -37,7 +54,8 @@ typedef struct {
     mailbox_t *mailboxes;
     bench_barrier_t *start;
     uint32_t *malloc_ticks; // one sample per malloc call
-    uint32_t *free_ticks;   // one sample per free call; remote ones included
+    uint32_t *free_ticks;   // one sample per free call; remote ones included (timed by the
+                            // thread that frees them)
     uint64_t free_samples;
 } worker_t;
 
@@ -47,9 +65,14 @@ static inline uint64_t ticks(void)
     return __rdtscp(&aux);
 }
 
-static uint32_t clamp32(uint64_t v)
+static uint32_t sample(uint64_t ticks, call_kind_t kind)
 {
-    return v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+    return (ticks > TICKS_MAX ? TICKS_MAX : (uint32_t)ticks) | (uint32_t)kind << KIND_SHIFT;
+}
+
+static call_kind_t kind_of_size(size_t size)
+{
+    return size <= 256 ? KIND_SMALL : size <= 16384 ? KIND_MEDIUM : KIND_LARGE;
 }
 
 static void *map_array(size_t bytes)
@@ -74,12 +97,12 @@ static size_t pick_size(bench_rng_t *rng)
     return bench_rng_range(rng, (size_t)64 << 10, (size_t)1 << 20);
 }
 
-static void timed_free(worker_t *w, void *p)
+static void timed_free(worker_t *w, void *p, call_kind_t kind)
 {
     uint64_t t0 = ticks();
     free(p);
     uint64_t t1 = ticks();
-    w->free_ticks[w->free_samples++] = clamp32(t1 - t0);
+    w->free_ticks[w->free_samples++] = sample(t1 - t0, kind);
 }
 
 static void drain(worker_t *w)
@@ -87,7 +110,7 @@ static void drain(worker_t *w)
     block_t *b = atomic_exchange_explicit(&w->mailboxes[w->id].head, NULL, memory_order_acquire);
     while (b != NULL) {
         block_t *next = b->next;
-        timed_free(w, b);
+        timed_free(w, b, KIND_REMOTE);
         b = next;
     }
 }
@@ -98,10 +121,12 @@ static void *worker_main(void *arg)
     bench_rng_t rng;
     bench_rng_seed(&rng, 9000 + (uint64_t)w->id);
     char **slots = map_array(w->slot_count * sizeof(char *));
+    uint8_t *slot_kinds = map_array(w->slot_count);
     for (size_t i = 0; i < w->slot_count; i++) {
         size_t size = pick_size(&rng);
         slots[i] = bench_xmalloc(size);
         slots[i][0] = 1;
+        slot_kinds[i] = (uint8_t)kind_of_size(size);
     }
     bench_barrier_wait(w->start);
 
@@ -117,18 +142,20 @@ static void *worker_main(void *arg)
                                                             memory_order_release,
                                                             memory_order_relaxed));
         } else {
-            timed_free(w, old);
+            timed_free(w, old, (call_kind_t)slot_kinds[slot]);
         }
         size_t size = pick_size(&rng);
         uint64_t t0 = ticks();
         char *p = malloc(size);
         uint64_t t1 = ticks();
-        w->malloc_ticks[op] = clamp32(t1 - t0);
+        call_kind_t kind = kind_of_size(size);
+        w->malloc_ticks[op] = sample(t1 - t0, kind);
         if (p == NULL) {
             bench_die("malloc returned NULL");
         }
         p[0] = (char)op;
         slots[slot] = p;
+        slot_kinds[slot] = (uint8_t)kind;
         if ((op & 255) == 255) {
             drain(w);
         }
@@ -137,6 +164,7 @@ static void *worker_main(void *arg)
         free(slots[i]);
     }
     munmap(slots, w->slot_count * sizeof(char *));
+    munmap(slot_kinds, w->slot_count);
     return NULL;
 }
 
@@ -184,26 +212,59 @@ static uint32_t nth_sample(const uint64_t *counts, uint64_t n_low, const uint32_
     }
 }
 
-static void report(const char *name, uint32_t *samples, uint64_t n, double per_ns)
+static bool is_of_kind(uint32_t sample, int kind)
+{
+    return kind == KIND_COUNT || sample >> KIND_SHIFT == (uint32_t)kind;
+}
+
+// Prints the percentiles of the samples of one kind (KIND_COUNT: of all of them) as
+// `name`_p50_ns and so on; nothing if there are none. The samples are left as they are.
+static void report(const char *name, const uint32_t *samples, uint64_t n, int kind, double per_ns)
 {
     uint64_t *counts = map_array(HIST_TICKS * sizeof(uint64_t));
+    uint64_t n_low = 0;
     uint64_t n_high = 0;
     for (uint64_t i = 0; i < n; i++) {
-        if (samples[i] < HIST_TICKS) {
-            counts[samples[i]]++;
-        } else {
-            samples[n_high++] = samples[i];
+        if (is_of_kind(samples[i], kind)) {
+            uint32_t t = samples[i] & TICKS_MAX;
+            if (t < HIST_TICKS) {
+                counts[t]++;
+                n_low++;
+            } else {
+                n_high++;
+            }
         }
     }
-    qsort(samples, n_high, sizeof(uint32_t), cmp_u32);
-    uint64_t n_low = n - n_high;
-    double p50 = nth_sample(counts, n_low, samples, n * 50 / 100) / per_ns;
-    double p99 = nth_sample(counts, n_low, samples, n * 99 / 100) / per_ns;
-    double p999 = nth_sample(counts, n_low, samples, n * 999 / 1000) / per_ns;
-    double max = nth_sample(counts, n_low, samples, n - 1) / per_ns;
+    uint64_t total = n_low + n_high;
+    if (total > 0) {
+        uint32_t *high = map_array(n_high * sizeof(uint32_t) + sizeof(uint32_t));
+        uint64_t h = 0;
+        for (uint64_t i = 0; i < n; i++) {
+            if (is_of_kind(samples[i], kind) && (samples[i] & TICKS_MAX) >= HIST_TICKS) {
+                high[h++] = samples[i] & TICKS_MAX;
+            }
+        }
+        qsort(high, n_high, sizeof(uint32_t), cmp_u32);
+        double p50 = nth_sample(counts, n_low, high, total * 50 / 100) / per_ns;
+        double p99 = nth_sample(counts, n_low, high, total * 99 / 100) / per_ns;
+        double p999 = nth_sample(counts, n_low, high, total * 999 / 1000) / per_ns;
+        double max = nth_sample(counts, n_low, high, total - 1) / per_ns;
+        munmap(high, n_high * sizeof(uint32_t) + sizeof(uint32_t));
+        printf(" %s_p50_ns=%.0f %s_p99_ns=%.0f %s_p999_ns=%.0f %s_max_ns=%.0f", name, p50, name,
+               p99, name, p999, name, max);
+    }
     munmap(counts, HIST_TICKS * sizeof(uint64_t));
-    printf(" %s_p50_ns=%.0f %s_p99_ns=%.0f %s_p999_ns=%.0f %s_max_ns=%.0f", name, p50, name, p99,
-           name, p999, name, max);
+}
+
+// Pooled percentiles as `call`, then those of each kind of call as `call`_`kind`.
+static void report_kinds(const char *call, const uint32_t *samples, uint64_t n, double per_ns)
+{
+    report(call, samples, n, KIND_COUNT, per_ns);
+    for (int kind = 0; kind < KIND_COUNT; kind++) {
+        char name[32];
+        snprintf(name, sizeof(name), "%s_%s", call, kind_names[kind]);
+        report(name, samples, n, kind, per_ns);
+    }
 }
 
 int main(int argc, char **argv)
@@ -221,7 +282,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < 1001; i++) {
         uint64_t t0 = ticks();
         uint64_t t1 = ticks();
-        empty[i] = clamp32(t1 - t0);
+        empty[i] = (uint32_t)(t1 - t0);
     }
     qsort(empty, 1001, sizeof(uint32_t), cmp_u32);
     double overhead_ns = empty[500] / per_ns;
@@ -275,9 +336,9 @@ int main(int argc, char **argv)
     }
     printf("latency threads=%d ops=%llu seconds=%.3f overhead_ns=%.0f", threads,
            (unsigned long long)n_malloc, seconds, overhead_ns);
-    report("malloc", all_malloc, n_malloc, per_ns);
+    report_kinds("malloc", all_malloc, n_malloc, per_ns);
     if (n_free > 0) {
-        report("free", all_free, n_free, per_ns);
+        report_kinds("free", all_free, n_free, per_ns);
     }
     printf("\n");
     return 0;

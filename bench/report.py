@@ -218,9 +218,14 @@ def table_command(args):
                     continue
                 cells = []
                 for field in fields:
-                    vals = [r[field[0]] for r in res if field[0] in r]
+                    # A field of several keys shows their medians in one cell, " / " between.
+                    cell_keys = field[0] if isinstance(field[0], tuple) else (field[0],)
                     fmt = field[2] if len(field) > 2 else "%.0f"
-                    cells.append(fmt % statistics.median(vals) if vals else "-")
+                    parts = []
+                    for cell_key in cell_keys:
+                        vals = [r[cell_key] for r in res if cell_key in r]
+                        parts.append(fmt % statistics.median(vals) if vals else "-")
+                    cells.append(" / ".join(parts))
                 w("| %s | %s | %s |" % (config_name(key), alloc, " | ".join(cells)))
         w("")
 
@@ -232,6 +237,17 @@ def table_command(args):
          ("free_p999_ns", "p99.9"), ("free_max_ns", "max")],
         "Per call, rdtscp before and after, all threads' calls pooled. The timer itself costs "
         "about 20 ns (included). With more threads than cores, max values include preemption.")
+    metric_table(
+        "Latency by kind of call (p99 / p99.9 in ns, median over runs)",
+        lambda k: k[0].startswith("latency"),
+        [(("malloc_%s_p99_ns" % kind, "malloc_%s_p999_ns" % kind), label)
+         for kind, label in (("small", "malloc small"), ("medium", "medium"), ("large", "large"))]
+        + [(("free_%s_p99_ns" % kind, "free_%s_p999_ns" % kind), label)
+           for kind, label in (("small", "free small"), ("medium", "medium"), ("large", "large"),
+                               ("remote", "remote"))],
+        "The calls of the table above by kind: small blocks are 16 to 256 B (90% of the calls), "
+        "medium 1 to 16 KiB (9.8%), large 64 KiB to 1 MiB (0.2%); `remote` are the frees of "
+        "blocks another thread allocated (1 in 8 with 2 threads or more), whatever their size.")
     metric_table(
         "Memory phases (MiB, median over runs)",
         lambda k: k[0].startswith("phases"),
