@@ -255,7 +255,7 @@ static void tally_ranks(const tally_t *t, int kind, const uint64_t *ranks, uint3
     int next = 0;
     for (uint32_t v = 0; v < HIST_TICKS && next < PERCENTILES; v++) {
         for (int c = 0; c < KIND_COUNT; c++) {
-            if (is_of_kind((uint32_t)c << KIND_SHIFT, kind)) {
+            if (kind == KIND_COUNT || c == kind) {
                 seen += t->counts[(size_t)c * HIST_TICKS + v];
             }
         }
