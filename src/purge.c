@@ -117,16 +117,17 @@ bool mxi_purge_background_tick(void)
  * finished their work may make no allocator call for a long time after, so no tick comes to
  * purge them (bench/latency: its workers' last 10 MiB stayed resident while the program went
  * on to other work, a 50 MiB peak against glibc's 42; 40.6 with this). Past this much memory
- * waiting, an exit purges it at once. Threads that come and go with little memory each pay no
- * system call: purging at every exit made bench/churn 16 to 21% slower. A purge delay longer
- * than the default (the throughput profile) means the wait was asked for, and is kept. */
+ * waiting, an exit purges it at once, or leaves it to a purge already running. Threads that
+ * come and go with little memory each pay no system call: purging at every exit made
+ * bench/churn 16 to 21% slower. A purge delay longer than the default (the throughput
+ * profile) means the wait was asked for, and is kept. */
 #define PURGE_EXIT_MIN ((size_t)4 << 20)
 
 void mxi_purge_after_thread_exit(void)
 {
     if (mxi_options.purge_delay_ms <= MX_PURGE_DELAY_MS &&
         mxi_segment_retained_bytes() >= PURGE_EXIT_MIN) {
-        mxi_segment_purge(mxi_now_ms(), /*force=*/true);
+        mxi_segment_purge_request();
     }
 }
 

@@ -694,14 +694,9 @@ static bool segment_purge_pass_locked(int64_t now_ms, bool force, purge_batch_t 
     return released;
 }
 
-bool mxi_segment_purge(int64_t now_ms, bool force)
+/* Under the purge lock. */
+static bool segment_purge_locked(int64_t now_ms, bool force)
 {
-    /* A tick that finds another one running leaves the work to it. */
-    if (force) {
-        mxi_lock(&mxi_segment_purge_lock);
-    } else if (!mxi_lock_try(&mxi_segment_purge_lock)) {
-        return false;
-    }
     bool released = false;
     for (;;) {
         purge_batch_t batch;
@@ -714,11 +709,50 @@ bool mxi_segment_purge(int64_t now_ms, bool force)
         /* Passes go on while the batch fills up; a forced purge also makes one more, for the
          * segments its batch left empty. */
         if (!batch.is_full && (!force || batch.count == 0)) {
-            break;
+            return released;
         }
     }
+}
+
+/* A forced purge asked for while the purge lock was taken (mxi_segment_purge_request). */
+static _Atomic(bool) purge_forced_pending;
+
+/* Makes the forced purges asked for while the lock was held. The asker sets the flag and then
+ * tries the lock; a holder lets go of the lock and then reads the flag. With a full fence
+ * between each one's store and its load, at least one of them sees the other's store, so no
+ * request is left behind. */
+static bool segment_purge_run_pending(void)
+{
+    bool released = false;
+    for (;;) {
+        atomic_thread_fence(memory_order_seq_cst);
+        if (!mxi_atomic_load_relaxed(&purge_forced_pending) ||
+            !mxi_lock_try(&mxi_segment_purge_lock)) {
+            return released;
+        }
+        mxi_atomic_store_relaxed(&purge_forced_pending, false);
+        released |= segment_purge_locked(mxi_now_ms(), true);
+        mxi_unlock(&mxi_segment_purge_lock);
+    }
+}
+
+bool mxi_segment_purge(int64_t now_ms, bool force)
+{
+    /* A tick that finds another one running leaves the work to it. */
+    if (force) {
+        mxi_lock(&mxi_segment_purge_lock);
+    } else if (!mxi_lock_try(&mxi_segment_purge_lock)) {
+        return false;
+    }
+    bool released = segment_purge_locked(now_ms, force);
     mxi_unlock(&mxi_segment_purge_lock);
-    return released;
+    return segment_purge_run_pending() || released;
+}
+
+void mxi_segment_purge_request(void)
+{
+    mxi_atomic_store_relaxed(&purge_forced_pending, true);
+    segment_purge_run_pending();
 }
 
 size_t mxi_segment_page_bytes(void)

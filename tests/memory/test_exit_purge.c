@@ -4,7 +4,8 @@
  * 4 KiB and 256 KiB blocks and exits; right after the join, before the main thread calls the
  * allocator again, resident memory must be back near where it started. The previous library
  * kept the 4 KiB blocks' 32 MiB resident until its next slow path (the large blocks' frees
- * read the purge clock themselves). */
+ * read the purge clock themselves). Threads that exit together do not wait for each other's
+ * purge but hand theirs to the one running (segment.h): all of their memory must still go. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,39 @@ static void check_exit_gives_back(size_t size)
     assert_true(left < 4 * MIB);
 }
 
+#define TOGETHER 4
+
+static pthread_barrier_t exit_barrier;
+
+static void *worker_exiting_together(void *arg)
+{
+    void *result = worker(arg);
+    pthread_barrier_wait(&exit_barrier);
+    return result;
+}
+
+static void test_threads_exiting_together_give_back(void **state)
+{
+    (void)state;
+    size_t size = 4096;
+    size_t baseline = mx_test_rss_bytes();
+    assert_int_equal(pthread_barrier_init(&exit_barrier, NULL, TOGETHER), 0);
+    pthread_t threads[TOGETHER];
+    for (int i = 0; i < TOGETHER; i++) {
+        assert_int_equal(pthread_create(&threads[i], NULL, worker_exiting_together, &size), 0);
+    }
+    for (int i = 0; i < TOGETHER; i++) {
+        void *result = NULL;
+        assert_int_equal(pthread_join(threads[i], &result), 0);
+        assert_non_null(result);
+    }
+    pthread_barrier_destroy(&exit_barrier);
+    size_t left = mx_test_rss_above(baseline);
+    print_message("%d threads: %.1f MiB still resident after their exits\n", TOGETHER,
+                  (double)left / MIB);
+    assert_true(left < 4 * MIB);
+}
+
 static void test_exit_gives_back_medium_blocks(void **state)
 {
     (void)state;
@@ -66,6 +100,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exit_gives_back_medium_blocks),
         cmocka_unit_test(test_exit_gives_back_large_blocks),
+        cmocka_unit_test(test_threads_exiting_together_give_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

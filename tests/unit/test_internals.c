@@ -1,11 +1,15 @@
 /* Unit tests of malloc-x internals that have exact answers: the size-class table, the segment
- * map, and the allocation-free formatter. Linked against the core objects without the
+ * map, the hand-over of a purge that finds the purge lock taken, and the allocation-free
+ * formatter. Linked against the core objects without the
  * standard-name overrides, so malloc here is glibc's. */
 #include "support.h"
 
 #include <string.h>
 
 #include "fmt.h"
+#include "init.h"
+#include "purge.h"
+#include "segment.h"
 #include "segment_map.h"
 #include "size_class.h"
 
@@ -94,6 +98,29 @@ static void test_segment_map_rejects_wild_addresses(void **state)
     }
 }
 
+/* A thread on its way out asks for a purge without waiting for the one that holds the lock
+ * (mxi_segment_purge_request); that one must make the forced pass before it returns, even if
+ * it was only a tick with nothing due. */
+static void test_purge_request_is_handed_to_the_holder(void **state)
+{
+    (void)state;
+    assert_true(mxi_process_init());
+    mx_page_t *page = mxi_segment_claim(4);
+    assert_non_null(page);
+    memset(page->start, 0x5a, 4 * MX_SLICE_SIZE);
+    mxi_segment_release(page);
+    assert_int_equal(mxi_segment_retained_bytes(), 4 * MX_SLICE_SIZE);
+
+    mxi_lock(&mxi_segment_purge_lock);
+    mxi_segment_purge_request();
+    assert_int_equal(mxi_segment_retained_bytes(), 4 * MX_SLICE_SIZE);
+    mxi_unlock(&mxi_segment_purge_lock);
+
+    /* A tick long before the delay is up: alone it would purge nothing. */
+    mxi_segment_purge(mxi_now_ms() - 1000, false);
+    assert_int_equal(mxi_segment_retained_bytes(), 0);
+}
+
 static void test_fmt_formats_and_truncates(void **state)
 {
     (void)state;
@@ -128,6 +155,7 @@ int main(void)
         cmocka_unit_test_setup(test_size_class_slack_above_a_kilobyte, setup_classes),
         cmocka_unit_test(test_segment_map_set_and_clear),
         cmocka_unit_test(test_segment_map_rejects_wild_addresses),
+        cmocka_unit_test(test_purge_request_is_handed_to_the_holder),
         cmocka_unit_test(test_fmt_formats_and_truncates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
