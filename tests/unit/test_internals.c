@@ -107,7 +107,6 @@ static void test_purge_request_is_handed_to_the_holder(void **state)
     assert_true(mxi_process_init());
     mx_page_t *page = mxi_segment_claim(4);
     assert_non_null(page);
-    memset(page->start, 0x5a, 4 * MX_SLICE_SIZE);
     mxi_segment_release(page);
     assert_int_equal(mxi_segment_retained_bytes(), 4 * MX_SLICE_SIZE);
 
