@@ -25,11 +25,6 @@
 set -euo pipefail
 
 bench_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-root_dir=$(dirname "$bench_dir")
-build_dir=$bench_dir/build
-bin_dir=$build_dir/bin
-results_dir=$bench_dir/results
-libdir=/usr/lib/x86_64-linux-gnu
 
 quick=0
 runs=
@@ -52,60 +47,13 @@ fi
 start_epoch=$(date +%s)
 log() { printf '[%4ds] %s\n' $(($(date +%s) - start_epoch)) "$*" >&2; }
 
-# ---------------------------------------------------------------- packages
-# Only what is missing is installed; a machine that has everything never
-# touches the network.
-need_pkgs=(libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4 gdb python3 sqlite3 cmake gcc make)
-missing=()
-for pkg in "${need_pkgs[@]}"; do
-    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
-        missing+=("$pkg")
-    fi
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    log "installing missing packages: ${missing[*]}"
-    sudo_cmd=()
-    [ "$(id -u)" = 0 ] || sudo_cmd=(sudo)
-    "${sudo_cmd[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
-
-# ------------------------------------------------------------------- build
-mkdir -p "$bin_dir" "$results_dir"
-if [ -n "${MALLOCX_LIB:-}" ]; then
-    mx_lib=$MALLOCX_LIB
-else
-    log "building malloc-x (Release)"
-    cmake -S "$root_dir" -B "$build_dir/malloc-x" -DCMAKE_BUILD_TYPE=Release \
-        -DMALLOCX_BUILD_TESTS=OFF >"$build_dir/cmake.log" 2>&1 ||
-        { cat "$build_dir/cmake.log" >&2; exit 1; }
-    cmake --build "$build_dir/malloc-x" -j2 >>"$build_dir/cmake.log" 2>&1 ||
-        { tail -40 "$build_dir/cmake.log" >&2; exit 1; }
-    mx_lib=$build_dir/malloc-x/libmalloc-x.so
-fi
-[ -f "$mx_lib" ] || { echo "run.sh: $mx_lib not found" >&2; exit 1; }
-
-log "compiling workloads"
-for src in fastpath larson prodcons churn cache_scratch sizes phases latency; do
-    cc -O2 -pthread -Wall -Wextra -o "$bin_dir/$src" "$bench_dir/$src.c"
-done
-cc -O2 -Wall -Wextra -o "$bin_dir/runwrap" "$bench_dir/runwrap.c"
-
-# -------------------------------------------------------------- allocators
-# Order matters only for the tables: malloc-x first, as the reference.
-alloc_names=(malloc-x glibc mimalloc jemalloc tcmalloc)
-alloc_libs=("$mx_lib" - "$libdir/libmimalloc.so.2" "$libdir/libjemalloc.so.2"
-    "$libdir/libtcmalloc_minimal.so.4")
-names=()
-libs=()
-for i in "${!alloc_names[@]}"; do
-    if [ "${alloc_libs[$i]}" = - ] || [ -f "${alloc_libs[$i]}" ]; then
-        names+=("${alloc_names[$i]}")
-        libs+=("${alloc_libs[$i]}")
-    else
-        log "skipping ${alloc_names[$i]}: ${alloc_libs[$i]} not found"
-    fi
-done
+# ------------------------------------------------ packages, build, allocators
+# shellcheck source=bench/common.sh
+. "$bench_dir/common.sh"
+bench_install_missing libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4 gdb python3 sqlite3 \
+    cmake gcc make
+bench_build
+bench_select_allocators
 
 # ---------------------------------------------------------- configurations
 # Each entry: LABEL|THREADS|COMMAND. THREADS is "-" where it does not apply.
@@ -303,18 +251,7 @@ fi
 
 # ----------------------------------------------------------------- report
 versions=$tmp/versions
-{
-    mx_version=$(sed -n 's/^project(malloc-x VERSION \([0-9.]*\).*/\1/p' "$root_dir/CMakeLists.txt")
-    mx_rev=$(git -C "$root_dir" rev-parse --short HEAD 2>/dev/null || echo unknown)
-    if [ -n "$(git -C "$root_dir" status --porcelain -- src include CMakeLists.txt 2>/dev/null)" ]; then
-        mx_rev="$mx_rev + uncommitted changes in src/"
-    fi
-    echo "malloc-x	$mx_version (git $mx_rev)"
-    echo "glibc	$(dpkg-query -W -f='${Version}' libc6)"
-    echo "mimalloc	$(dpkg-query -W -f='${Version}' libmimalloc2.0 2>/dev/null || echo missing)"
-    echo "jemalloc	$(dpkg-query -W -f='${Version}' libjemalloc2 2>/dev/null || echo missing)"
-    echo "tcmalloc	$(dpkg-query -W -f='${Version}' libtcmalloc-minimal4 2>/dev/null || echo missing)"
-} >"$versions"
+bench_write_versions "$versions"
 elapsed=$(($(date +%s) - start_epoch))
 python3 "$bench_dir/report.py" table --raw "$raw" --versions "$versions" \
     --mode "$([ $quick = 1 ] && echo quick || echo full)" --runs "$runs" \
