@@ -7,6 +7,8 @@ usage:
                   --medians OUT.tsv                       > latest.md
   report.py fastpath --counts FILE --counter DESC --names "..." --libs "..."
                                                           > fastpath.md
+  report.py profile --raw profile.tsv --versions FILE --names "..." --elapsed S
+                    --valgrind VERSION                    > profile.md
 
 Only the standard library: the results must be reproducible on a bare
 Debian with python3 and nothing else.
@@ -373,6 +375,99 @@ def fastpath_command(args):
         w(line)
     print("\n".join(out))
 
+# The columns of profile.tsv that become tables, with their titles.
+# Instructions in millions, misses in thousands. A geometric mean only for the instructions:
+# a workload with few misses makes them at start-up, in the loader as much as the allocator,
+# and its ratio would weigh as much as that of one that misses on every call.
+PROFILE_METRICS = [
+    ("instructions", "Instructions executed", 1e6, "millions"),
+    ("d1_read_misses", "L1 data read misses", 1e3, "thousands"),
+    ("d1_write_misses", "L1 data write misses", 1e3, "thousands"),
+    ("ll_read_misses", "L2 read misses (data)", 1e3, "thousands"),
+    ("ll_write_misses", "L2 write misses (data)", 1e3, "thousands"),
+]
+
+
+def profile_command(args):
+    rows = read_raw(args.raw)
+    names = args.names.split()
+    keys = []
+    counts = {}
+    failed = []
+    for r in rows:
+        k = config_key(r)
+        if k not in keys:
+            keys.append(k)
+        if r["status"] != "0":
+            failed.append("%s, %s (status %s)" % (config_name(k), r["allocator"], r["status"]))
+            continue
+        counts[(k, r["allocator"])] = {m[0]: float(r[m[0]]) for m in PROFILE_METRICS}
+
+    out = []
+    w = out.append
+    w("# malloc-x profiles: instructions and simulated cache misses")
+    w("")
+    w("- Date: %s" % datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"))
+    w("- Machine: %s" % machine_lines())
+    w("- Counted by: %s, callgrind with its cache simulation: L1 data and instruction caches "
+      "of 32 KiB, 8-way, and a 1 MiB 8-way L2 as the last level, the caches of one core here; "
+      "one run each (the counts repeat); bench/profile.sh took %s s" % (args.valgrind, args.elapsed))
+    w("- Versions:")
+    with open(args.versions) as f:
+        for line in f:
+            name, _, version = line.rstrip("\n").partition("\t")
+            w("  - %s: %s" % (name, version))
+    w("")
+    w("**How to read this.** Each cell counts one whole process: the workload's own")
+    w("work, the same under every allocator, and the allocator's. The number in parentheses is")
+    w("the **ratio peer / malloc-x**: above 1.00 the peer made more. A read that misses stops")
+    w("the program until the line arrives; a write that misses waits in the store buffer while")
+    w("the program goes on, so read misses are the ones that cost time. The workloads are the")
+    w("runner's with smaller counts (bench/profile.sh). What the simulation leaves out:")
+    w("")
+    w("- prefetches: a line fetched ahead of its use counts as a miss at the use (malloc-x's")
+    w("  `malloc` prefetches the next block of the free list, whose link the next `malloc`")
+    w("  reads);")
+    w("- parallelism: callgrind runs one thread at a time through one simulated cache, so")
+    w("  threads neither contend nor move lines between cores;")
+    w("- time: a program runs 50 to 100 times slower, so what an allocator does on a timer")
+    w("  (purging freed memory after a delay) happens more often per call than in a real run.")
+    w("")
+    for metric, title, unit, unit_name in PROFILE_METRICS:
+        w("## %s (%s; ratio peer / malloc-x)" % (title, unit_name))
+        w("")
+        w("| workload | " + " | ".join(names) + " |")
+        w("|---|" + "---:|" * len(names))
+        ratios = {n: [] for n in names}
+        for k in keys:
+            ref = counts.get((k, REFERENCE))
+            line = "| %s |" % config_name(k)
+            for n in names:
+                c = counts.get((k, n))
+                if c is None:
+                    line += " failed |"
+                    continue
+                v = c[metric] / unit
+                line += " %.0f" % v if v >= 100 else " %.1f" % v
+                if n != REFERENCE and ref is not None and ref[metric] > 0:
+                    r = c[metric] / ref[metric]
+                    ratios[n].append(r)
+                    line += " (%s)" % fmt_ratio(r)
+                line += " |"
+            w(line)
+        if metric == "instructions":
+            w("| **geometric mean of ratios** |" + "".join(
+                " 1.00 |" if n == REFERENCE else " **%s** |" % fmt_ratio(geomean(ratios[n]))
+                for n in names))
+        w("")
+    if failed:
+        w("## Failures")
+        w("")
+        for f in failed:
+            w("- %s" % f)
+        w("")
+    print("\n".join(out).rstrip("\n"))
+
 
 def main():
     ap = argparse.ArgumentParser()
@@ -391,11 +486,19 @@ def main():
     fp.add_argument("--counter", required=True)
     fp.add_argument("--names", required=True)
     fp.add_argument("--libs", required=True)
+    pr = sub.add_parser("profile")
+    pr.add_argument("--raw", required=True)
+    pr.add_argument("--versions", required=True)
+    pr.add_argument("--names", required=True)
+    pr.add_argument("--elapsed", default="?")
+    pr.add_argument("--valgrind", default="valgrind")
     args = ap.parse_args()
     if args.cmd == "table":
         table_command(args)
-    else:
+    elif args.cmd == "fastpath":
         fastpath_command(args)
+    else:
+        profile_command(args)
 
 
 if __name__ == "__main__":
