@@ -68,6 +68,19 @@ bench_select_allocators() {
     done
 }
 
+# Keeps the entries of configs (LABEL|THREADS|COMMAND) whose label matches the extended regular
+# expression given; all of them if it is empty.
+bench_keep_configs() {
+    local c kept=()
+    [ -n "$1" ] || return 0
+    for c in "${configs[@]}"; do
+        if printf '%s\n' "${c%%|*}" | grep -Eq -- "$1"; then
+            kept+=("$c")
+        fi
+    done
+    configs=("${kept[@]}")
+}
+
 # Writes one "name<TAB>version" line per allocator to FILE.
 bench_write_versions() {
     local mx_version mx_rev

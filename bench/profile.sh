@@ -65,15 +65,7 @@ configs=(
     "python3|-|PYTHONMALLOC=malloc /usr/bin/python3 $bench_dir/py_alloc.py 1"
     "sqlite3|-|/usr/bin/sqlite3 :memory: .parameter\\ set\\ @rows\\ 20000 .read\\ $bench_dir/sqlite_load.sql"
 )
-if [ -n "$only" ]; then
-    kept=()
-    for c in "${configs[@]}"; do
-        if printf '%s\n' "${c%%|*}" | grep -Eq -- "$only"; then
-            kept+=("$c")
-        fi
-    done
-    configs=("${kept[@]}")
-fi
+bench_keep_configs "$only"
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -80,6 +80,21 @@ def machine_lines():
     return "%d cores, %s%s; kernel %s" % (os.cpu_count() or 0, cpu, mem, platform.release())
 
 
+def write_header(w, title, how_line, versions_path):
+    """The title, then date, machine, how the figures were taken and the versions."""
+    w("# %s" % title)
+    w("")
+    w("- Date: %s" % datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"))
+    w("- Machine: %s" % machine_lines())
+    w(how_line)
+    w("- Versions:")
+    with open(versions_path) as f:
+        for line in f:
+            name, _, version = line.rstrip("\n").partition("\t")
+            w("  - %s: %s" % (name, version))
+    w("")
+
+
 def geomean(values):
     values = [v for v in values if v > 0]
     if not values:
@@ -138,19 +153,10 @@ def table_command(args):
 
     out = []
     w = out.append
-    w("# malloc-x benchmark results (%s mode)" % args.mode)
-    w("")
-    w("- Date: %s" % datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"))
-    w("- Machine: %s" % machine_lines())
-    w("- Runs: %s per (workload, allocator), allocators interleaved in an order that turns by "
-      "one at every run; the runner took %s s"
-      % (args.runs, args.elapsed))
-    w("- Versions:")
-    with open(args.versions) as f:
-        for line in f:
-            name, _, version = line.rstrip("\n").partition("\t")
-            w("  - %s: %s" % (name, version))
-    w("")
+    write_header(w, "malloc-x benchmark results (%s mode)" % args.mode,
+                 "- Runs: %s per (workload, allocator), allocators interleaved in an order that "
+                 "turns by one at every run; the runner took %s s" % (args.runs, args.elapsed),
+                 args.versions)
     w("**How to read this.** Each cell is the median of the runs of one process, measured from")
     w("outside: wall time (fork to exit) and peak RSS (the kernel's high-water mark from")
     w("`wait4`). The number in parentheses is the **ratio peer / malloc-x** of those medians:")
@@ -405,19 +411,11 @@ def profile_command(args):
 
     out = []
     w = out.append
-    w("# malloc-x profiles: instructions and simulated cache misses")
-    w("")
-    w("- Date: %s" % datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"))
-    w("- Machine: %s" % machine_lines())
-    w("- Counted by: %s, callgrind with its cache simulation: L1 data and instruction caches "
-      "of 32 KiB, 8-way, and a 1 MiB 8-way L2 as the last level, the caches of one core here; "
-      "one run each (the counts repeat); bench/profile.sh took %s s" % (args.valgrind, args.elapsed))
-    w("- Versions:")
-    with open(args.versions) as f:
-        for line in f:
-            name, _, version = line.rstrip("\n").partition("\t")
-            w("  - %s: %s" % (name, version))
-    w("")
+    write_header(w, "malloc-x profiles: instructions and simulated cache misses",
+                 "- Counted by: %s, callgrind with its cache simulation: L1 data and instruction "
+                 "caches of 32 KiB, 8-way, and a 1 MiB 8-way L2 as the last level, the caches of "
+                 "one core here; one run each (the counts repeat); bench/profile.sh took %s s"
+                 % (args.valgrind, args.elapsed), args.versions)
     w("**How to read this.** Each cell counts one whole process: the workload's own")
     w("work, the same under every allocator, and the allocator's. The number in parentheses is")
     w("the **ratio peer / malloc-x**: above 1.00 the peer made more. A read that misses stops")

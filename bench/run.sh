@@ -118,15 +118,7 @@ else
     add "python3" - "env PYTHONMALLOC=malloc /usr/bin/python3 $bench_dir/py_alloc.py 2"
     add "sqlite3" - "/usr/bin/sqlite3 :memory: .parameter\\ set\\ @rows\\ 300000 .read\\ $bench_dir/sqlite_load.sql"
 fi
-if [ -n "$only" ]; then
-    kept=()
-    for c in "${configs[@]}"; do
-        if printf '%s\n' "${c%%|*}" | grep -Eq -- "$only"; then
-            kept+=("$c")
-        fi
-    done
-    configs=("${kept[@]}")
-fi
+bench_keep_configs "$only"
 
 # ------------------------------------------------------------------ runs
 raw=$results_dir/raw.tsv
