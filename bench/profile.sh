@@ -14,7 +14,7 @@
 # waits in the store buffer while the program goes on.
 #
 # Writes bench/results/profile.md (tables, ratios peer / malloc-x) and profile.tsv (counts).
-# Takes about 6 minutes on 2 cores: callgrind runs a program 50 to 100 times slower.
+# Takes about 5 minutes on 2 cores: callgrind runs a program 50 to 100 times slower.
 set -euo pipefail
 
 bench_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
