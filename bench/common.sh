@@ -21,7 +21,8 @@ bench_install_missing() {
     log "installing missing packages: ${missing[*]}"
     [ "$(id -u)" = 0 ] || sudo_cmd=(sudo)
     "${sudo_cmd[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" \
+        >/dev/null
 }
 
 # Builds malloc-x in Release into bench/build/malloc-x, unless MALLOCX_LIB names a build to
@@ -83,10 +84,11 @@ bench_keep_configs() {
 
 # Writes one "name<TAB>version" line per allocator to FILE.
 bench_write_versions() {
-    local mx_version mx_rev
+    local mx_version mx_rev changed
     mx_version=$(sed -n 's/^project(malloc-x VERSION \([0-9.]*\).*/\1/p' "$root_dir/CMakeLists.txt")
     mx_rev=$(git -C "$root_dir" rev-parse --short HEAD 2>/dev/null || echo unknown)
-    if [ -n "$(git -C "$root_dir" status --porcelain -- src include CMakeLists.txt 2>/dev/null)" ]; then
+    changed=$(git -C "$root_dir" status --porcelain -- src include CMakeLists.txt 2>/dev/null)
+    if [ -n "$changed" ]; then
         mx_rev="$mx_rev + uncommitted changes in src/"
     fi
     {
@@ -94,6 +96,7 @@ bench_write_versions() {
         echo "glibc	$(dpkg-query -W -f='${Version}' libc6)"
         echo "mimalloc	$(dpkg-query -W -f='${Version}' libmimalloc2.0 2>/dev/null || echo missing)"
         echo "jemalloc	$(dpkg-query -W -f='${Version}' libjemalloc2 2>/dev/null || echo missing)"
-        echo "tcmalloc	$(dpkg-query -W -f='${Version}' libtcmalloc-minimal4 2>/dev/null || echo missing)"
+        echo "tcmalloc	$(dpkg-query -W -f='${Version}' libtcmalloc-minimal4 2>/dev/null ||
+            echo missing)"
     } >"$1"
 }

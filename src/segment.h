@@ -61,9 +61,9 @@ mx_page_t *mxi_segment_huge_resize(mx_page_t *page, size_t new_size);
 bool mxi_segment_purge(int64_t now_ms, bool force);
 
 /* A forced purge that does not wait: when another purge holds the lock, that one makes the
- * forced pass once it is done (while a fork holds it, the next purge does). For threads on their way out, which need not see it done:
- * eight threads of bench/larson ending together called sched_yield 13,500 times while one of
- * them gave back 80 MiB. */
+ * forced pass once it is done (while a fork holds it, the next purge does). For threads on
+ * their way out, which need not see it done: eight threads of bench/larson ending together
+ * called sched_yield 13,500 times while one of them gave back 80 MiB. */
 void mxi_segment_purge_request(void);
 
 /* Bytes of free slices not purged yet. */
