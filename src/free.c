@@ -94,8 +94,9 @@ mx_page_t *mxi_free_check(const char *op, const void *p)
     if (!mxi_page_is_block_start(page, block)) {
         mxi_fatal(op, "invalid pointer", p, " (not the start of a block)");
     }
+    /* Trimmed pages are rare: the test of the word saves the call on every other one. */
     if ((mxi_block_maybe_free(page, block) && free_block_is_free(page, block)) ||
-        mxi_page_block_is_trimmed(page, block)) {
+        (mxi_atomic_load_relaxed(&page->trimmed) != 0 && mxi_page_block_is_trimmed(page, block))) {
         free_report_freed(op, p);
     }
     return page;
@@ -123,11 +124,13 @@ void mxi_free_slow(void *p)
     } else if (page->kind == MX_PAGE_HUGE) {
         mxi_segment_huge_free(page);
     } else {
-        mx_block_t *block = mxi_page_block_of(page, p);
+        /* mxi_free_check found p to be a block start unless the page serves aligned requests;
+         * the division that finds the block is then not needed again. */
+        uintptr_t owner = mxi_atomic_load_relaxed(&page->owner);
+        mx_block_t *block = owner & MX_OWNER_ALIGNED ? mxi_page_block_of(page, p) : p;
         /* While a collector holds this thread's heap (collect.c) the owner's own free goes
          * the remote way, which is correct from any thread and needs no wait. */
         mx_heap_t *heap = mxi_heap_tls();
-        uintptr_t owner = mxi_atomic_load_relaxed(&page->owner);
         if ((owner & ~MX_OWNER_FLAGS) == (uintptr_t)heap) {
             mxi_heap_free_flagged(heap, page, block);
         } else {
@@ -140,5 +143,21 @@ void mxi_free_slow(void *p)
 void mxi_free_slow_leave(void *p)
 {
     mxi_free_slow(p);
+    mxi_leave();
+}
+
+void mxi_free_parked(mx_heap_t *heap, mx_page_t *page, mx_block_t *block)
+{
+    if (page->used == 1 || !mxi_page_is_block_start(page, block) ||
+        mxi_block_maybe_free(page, block)) {
+        mxi_free_slow(block);
+        return;
+    }
+    mxi_heap_free_flagged(heap, page, block);
+}
+
+void mxi_free_parked_leave(mx_heap_t *heap, mx_page_t *page, mx_block_t *block)
+{
+    mxi_free_parked(heap, page, block);
     mxi_leave();
 }

@@ -655,6 +655,18 @@ static void test_double_free_full_page(void **state)
  * gave the memory back, so the second is reported as a pointer to no block ("not an allocated
  * block" for a large block, whose slices return to the segment; "not allocated by malloc-x" for a
  * huge block, whose mapping is gone), not as "double free". */
+/* Another thread frees a block of a parked page first, which sends the page back to its owner
+ * but leaves it flagged until the owner takes it; the owner's free of the same block then goes
+ * through the parked page's own path (176-byte blocks). */
+static void test_double_free_full_page_remote_first(void **state)
+{
+    (void)state;
+    void **blocks = full_page_blocks(176);
+    case_arg_t arg = {blocks[0]};
+    expect_abort_naming(child_remote_then_local_free, &arg, MSG_DOUBLE_FREE, arg.ptr, "");
+    full_page_blocks_free(blocks);
+}
+
 static void test_double_free_large(void **state)
 {
     (void)state;
@@ -731,6 +743,7 @@ int main(void)
         cmocka_unit_test(test_free_interior_small_remote),
         cmocka_unit_test(test_free_interior_small_full_page),
         cmocka_unit_test(test_double_free_full_page),
+        cmocka_unit_test(test_double_free_full_page_remote_first),
         cmocka_unit_test(test_double_free_large),
         cmocka_unit_test(test_double_free_huge),
         cmocka_unit_test(test_double_free_large_other_thread),
