@@ -651,10 +651,6 @@ static void test_double_free_full_page(void **state)
     full_page_blocks_free(blocks);
 }
 
-/* Double frees of blocks with a page or a mapping of their own are caught, but the first free
- * gave the memory back, so the second is reported as a pointer to no block ("not an allocated
- * block" for a large block, whose slices return to the segment; "not allocated by malloc-x" for a
- * huge block, whose mapping is gone), not as "double free". */
 /* Another thread frees a block of a parked page first, which sends the page back to its owner
  * but leaves it flagged until the owner takes it; the owner's free of the same block then goes
  * through the parked page's own path (176-byte blocks). */
@@ -667,6 +663,10 @@ static void test_double_free_full_page_remote_first(void **state)
     full_page_blocks_free(blocks);
 }
 
+/* Double frees of blocks with a page or a mapping of their own are caught, but the first free
+ * gave the memory back, so the second is reported as a pointer to no block ("not an allocated
+ * block" for a large block, whose slices return to the segment; "not allocated by malloc-x" for a
+ * huge block, whose mapping is gone), not as "double free". */
 static void test_double_free_large(void **state)
 {
     (void)state;
