@@ -21,9 +21,8 @@ MX_NOINLINE void mxi_free_slow_leave(void *p);
 
 /* The owner's free into one of its parked pages, which but for the flag is a page the fast
  * path serves: the block grid and the link are tested, then the page goes back on its queue.
- * The rest of mxi_free_slow's validation cost such a free 90 instructions more, and larson up
- * to 8 KiB makes one every 15 frees with 2 threads (32 with 1), each time a page it had parked
- * as full gets a block back.
+ * The rest of mxi_free_slow's validation cost such a free 90 instructions more: a program that
+ * frees a working set it had kept makes one such free per page.
  * A pointer that fails a test, and a page this free would empty (releasing it may call the OS,
  * which must not change errno), take mxi_free_slow. */
 MX_NOINLINE void mxi_free_parked(mx_heap_t *heap, mx_page_t *page, mx_block_t *block);

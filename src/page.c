@@ -48,6 +48,7 @@ void mxi_page_init_small(mx_page_t *page, mx_heap_t *heap, unsigned class_index)
     page->is_parked = false;
     page->is_populating = false;
     page->is_wake_pending = false;
+    page->was_dry = false;
     mxi_atomic_store_relaxed(&page->trimmed, 0);
     page->trim_used = UINT16_MAX;
     page->next = NULL;

@@ -90,6 +90,8 @@ typedef struct MX_ALIGNED(64) mx_page {
     bool is_wake_pending;   /* owner: a remote free cleared PARKED; the page is coming back
                                through the heap's wake list */
     bool is_populating;     /* owner: carving faults memory in by the chunk (page.c) */
+    bool was_dry;           /* owner: a walk of the queue found it with no free block and sent it
+                               to the back instead of parking it (heap.c) */
     uint16_t slice_index;   /* under the segment lock: first slice of the run */
     uint16_t trim_used;     /* owner: `used` when a trim last looked at the page (trim.c) */
     uint32_t slice_count;   /* under the segment lock: slices in the run */
