@@ -190,6 +190,8 @@ bool mxi_page_check(const mx_page_t *page)
     bool is_tiny = (mxi_atomic_load_relaxed(&page->owner) & MX_OWNER_TINY) != 0;
     return page->kind == MX_PAGE_SMALL && capacity <= page->reserved &&
            page->fresh_end <= page->reserved &&
+           (mxi_page_is_lazy(page) || page->fresh_end == 0) &&
+           (mxi_atomic_load_relaxed(&page->trimmed) == 0 || page->fresh_end <= capacity) &&
            is_tiny == (page->link_offset == 0) &&
            page_list_check(page, page->free, &count) &&
            page_list_check(page, page->local_free, &count) && count + page->used == capacity;

@@ -155,13 +155,13 @@ MX_INLINE bool mxi_page_is_lazy(const mx_page_t *page)
 
 /* True if a malloc may take a fresh block now: blocks freed into the page (by other threads, or
  * given back by a trim) are reused first, and past its allowance (fresh_end) so are those
- * freed into the class's other pages. The caller found free and local_free empty. */
+ * freed into the class's other pages. The caller found free and local_free empty. Pages that
+ * carve, and pages with trimmed units, keep fresh_end at or below capacity (types.h), so the
+ * one comparison turns them away too. */
 MX_INLINE bool mxi_page_has_fresh_now(const mx_page_t *page)
 {
-    return mxi_page_is_lazy(page) &&
-           mxi_atomic_load_relaxed(&page->capacity) < page->fresh_end &&
-           mxi_atomic_load_relaxed(&page->thread_free) == 0 &&
-           mxi_atomic_load_relaxed(&page->trimmed) == 0;
+    return mxi_atomic_load_relaxed(&page->capacity) < page->fresh_end &&
+           mxi_atomic_load_relaxed(&page->thread_free) == 0;
 }
 
 /* Hands out a lazy page's next fresh block without touching it; the page has one left. */

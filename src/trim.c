@@ -169,6 +169,11 @@ size_t mxi_page_trim(mx_page_t *page, unsigned max_used)
     }
     page->free = list;
     page->local_free = NULL;
+    /* The blocks over trimmed units come back (untrim) before the page hands out fresh ones:
+     * malloc's fast path learns that from fresh_end alone (page.h). */
+    if (page->fresh_end > capacity) {
+        page->fresh_end = capacity;
+    }
     mxi_atomic_store_relaxed(&page->trimmed, trimmed);
     trim_set_flag(page, true);
     return (size_t)__builtin_popcount(fresh) * unit;

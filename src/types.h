@@ -79,7 +79,8 @@ typedef struct MX_ALIGNED(64) mx_page {
     _Atomic(uintptr_t) thread_free; /* any thread: remote frees, LIFO | MX_THREAD_FREE_PARKED */
     uint32_t link_offset; /* immutable: where in a free block its link is (page.h) */
     uint32_t fresh_end;   /* owner: a lazy page hands out fresh blocks below this index before
-                             the slow path looks at the class's other pages (heap.c) */
+                             the slow path looks at the class's other pages (heap.c); at most
+                             capacity while units are trimmed, 0 on a page that carves */
     uint8_t *start;      /* immutable: first block (large/huge: the block handed out) */
     size_t block_size;   /* immutable: block size (large/huge: usable bytes from start) */
     uint32_t reserved;   /* immutable: blocks that fit in the page */
