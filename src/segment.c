@@ -40,6 +40,8 @@ static size_t segment_empty_count;
 static size_t segment_retained_bytes;
 /* Bytes of slices in pages: written under the lock, read without it. */
 static _Atomic(size_t) segment_page_bytes;
+/* Free slices that a purge tick holds reserved while it returns them to the OS. */
+static size_t segment_reserved_slices;
 
 /* Runs of free slices that a purge tick reserved under the lock, to madvise without it: a
  * purge takes a system call per run, and other threads claiming and releasing pages waited
@@ -291,32 +293,49 @@ static uint8_t *page_guard(const mx_page_t *page)
 
 static void segment_release_unguarded(mx_page_t *page);
 
+/* The segment and first slice of a free run of `slices`, or NULL. Memory freed and not purged
+ * yet comes first: taking it costs no page fault, and leaves nothing resident behind for the
+ * purge. First fit alone took the lowest free run, often purged or never touched, while
+ * resident runs above it waited out the delay. */
+static mx_segment_t *segment_find_locked(uint32_t slices, size_t *first)
+{
+    if (segment_retained_bytes >= slices * MX_SLICE_SIZE) {
+        for (mx_segment_t *seg = segment_list; seg != NULL; seg = seg->next) {
+            *first = segment_find_resident_run(seg, slices);
+            if (*first != MX_SLICE_COUNT) {
+                return seg;
+            }
+        }
+    }
+    for (mx_segment_t *seg = segment_list; seg != NULL; seg = seg->next) {
+        if (MX_SLICE_COUNT - seg->used_slices >= slices) {
+            *first = segment_find_run(seg, slices);
+            if (*first != MX_SLICE_COUNT) {
+                return seg;
+            }
+        }
+    }
+    return NULL;
+}
+
 mx_page_t *mxi_segment_claim(uint32_t slices)
 {
     MX_ASSERT(slices >= 1 && slices <= MX_SLICE_COUNT - MX_SEGMENT_HEADER_SLICES);
     mxi_lock(&mxi_segment_lock);
-    mx_segment_t *seg = NULL;
     size_t first = MX_SLICE_COUNT;
-    /* Memory freed and not purged yet comes first: taking it costs no page fault, and leaves
-     * nothing resident behind for the purge. First fit alone took the lowest free run, often
-     * purged or never touched, while resident runs above it waited out the delay. */
-    if (segment_retained_bytes >= slices * MX_SLICE_SIZE) {
-        for (seg = segment_list; seg != NULL; seg = seg->next) {
-            first = segment_find_resident_run(seg, slices);
-            if (first != MX_SLICE_COUNT) {
-                break;
-            }
-        }
-    }
-    if (seg == NULL) {
-        for (seg = segment_list; seg != NULL; seg = seg->next) {
-            if (MX_SLICE_COUNT - seg->used_slices >= slices) {
-                first = segment_find_run(seg, slices);
-                if (first != MX_SLICE_COUNT) {
-                    break;
-                }
-            }
-        }
+    mx_segment_t *seg = segment_find_locked(slices, &first);
+    /* Slow: waits for another thread's purge tick. Slices it holds reserved are free all the
+     * same, and mapping a segment instead costs 64 MiB of address space, which RLIMIT_AS
+     * counts: at the limit, malloc returned NULL with enough memory free (the background
+     * thread preempted inside its batch of madvise calls, under load). The purge lock is
+     * released only after the batch's slices are. Every tick takes only resident slices and
+     * leaves them purged, so the reservations run out. */
+    while (seg == NULL && segment_reserved_slices != 0) {
+        mxi_unlock(&mxi_segment_lock);
+        mxi_lock(&mxi_segment_purge_lock);
+        mxi_unlock(&mxi_segment_purge_lock);
+        mxi_lock(&mxi_segment_lock);
+        seg = segment_find_locked(slices, &first);
     }
     if (seg == NULL) {
         seg = segment_new_locked();
@@ -598,6 +617,7 @@ static bool segment_purge_map_locked(mx_segment_t *seg, uint64_t *map, purge_bat
             segment_empty_count--;
         }
         seg->used_slices += (uint32_t)count;
+        segment_reserved_slices += count;
         batch->runs[batch->count].seg = seg;
         batch->runs[batch->count].first = (uint32_t)first;
         batch->runs[batch->count].slices = (uint32_t)count;
@@ -625,6 +645,7 @@ static void segment_purge_batch(purge_batch_t *batch)
             seg->used_map[k / 64] &= ~((uint64_t)1 << (k % 64));
         }
         seg->used_slices -= batch->runs[r].slices;
+        segment_reserved_slices -= batch->runs[r].slices;
         if (seg->used_slices == MX_SEGMENT_HEADER_SLICES) {
             segment_empty_count++;
             if (segment_empty_count > MX_SEGMENT_CACHE) {

@@ -38,7 +38,8 @@ MX_INLINE mx_page_t *mxi_segment_page_of(const void *p)
 /* Claims a run of `slices` free slices (reusing a free run, or mapping a new segment) and
  * returns the descriptor of its first slice with slice_index, slice_count, start and is_zero
  * set and kind MX_PAGE_SMALL; the caller sets the rest. NULL with errno ENOMEM if the OS
- * refuses. */
+ * refuses. Before it maps a segment it waits for a purge tick that holds free slices reserved,
+ * so it must not be called with the purge lock held. */
 mx_page_t *mxi_segment_claim(uint32_t slices);
 
 /* Returns a page's slices to its segment. They stay resident until the purge delay passes;

@@ -1,10 +1,17 @@
 /* Unit tests of malloc-x internals that have exact answers: the size-class table, the segment
- * map, the hand-over of a purge that finds the purge lock taken, and the allocation-free
- * formatter. Linked against the core objects without the
+ * map, the hand-over of a purge that finds the purge lock taken, a claim that meets a purge in
+ * flight, and the allocation-free formatter. Linked against the core objects without the
  * standard-name overrides, so malloc here is glibc's. */
 #include "support.h"
 
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "fmt.h"
 #include "init.h"
@@ -120,6 +127,71 @@ static void test_purge_request_is_handed_to_the_holder(void **state)
     assert_int_equal(mxi_segment_retained_bytes(), 0);
 }
 
+/* madvise, as the core objects linked into this test call it: one call can be held up, as if
+ * the thread making it were preempted, until a claim has had time to start waiting. */
+static _Atomic(int) madvise_hold_armed;
+static _Atomic(int) madvise_holding;
+static _Atomic(int) claim_started;
+
+int madvise(void *addr, size_t len, int advice)
+{
+    int armed = 1;
+    if (advice == MADV_DONTNEED &&
+        atomic_compare_exchange_strong(&madvise_hold_armed, &armed, 0)) {
+        atomic_store(&madvise_holding, 1);
+        while (!atomic_load(&claim_started)) {
+            sched_yield();
+        }
+        struct timespec pause = {0, 50 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+        atomic_store(&madvise_holding, 0);
+    }
+    return (int)syscall(SYS_madvise, addr, len, advice);
+}
+
+static void *purge_far_ahead(void *arg)
+{
+    (void)arg;
+    mxi_segment_purge(mxi_now_ms() + 1000 * 1000, false);
+    return NULL;
+}
+
+/* A purge tick holds the free slices it returns to the OS reserved while its madvise runs
+ * with no lock held. A claim that finds no other room must wait for them rather than map a new
+ * segment: at an address-space limit, that mapping fails and malloc returned NULL with the
+ * memory free. The claim must get the slices of the segment the purge holds. */
+static void test_claim_waits_for_a_purge_in_flight(void **state)
+{
+    (void)state;
+    assert_true(mxi_process_init());
+    mxi_segment_purge(mxi_now_ms(), true);
+    assert_int_equal(mxi_segment_page_bytes(), 0);
+    const uint32_t all = (uint32_t)(MX_SLICE_COUNT - MX_SEGMENT_HEADER_SLICES);
+    mx_page_t *page = mxi_segment_claim(all);
+    assert_non_null(page);
+    mx_segment_t *seg = mxi_segment_of(page->start);
+    /* The segment stays in use by one slice; the rest is free and due for the purge. */
+    assert_true(mxi_segment_resize_large(page, 1));
+
+    atomic_store(&madvise_hold_armed, 1);
+    pthread_t purger;
+    assert_int_equal(pthread_create(&purger, NULL, purge_far_ahead, NULL), 0);
+    while (!atomic_load(&madvise_holding)) {
+        sched_yield();
+    }
+    atomic_store(&claim_started, 1);
+    mx_page_t *rest = mxi_segment_claim(all - 1);
+    assert_int_equal(pthread_join(purger, NULL), 0);
+    assert_non_null(rest);
+    assert_ptr_equal(mxi_segment_of(rest->start), seg);
+    assert_true(rest->is_zero);
+
+    mxi_segment_release(rest);
+    mxi_segment_release(page);
+    mxi_segment_purge(mxi_now_ms(), true);
+    assert_int_equal(mxi_segment_page_bytes(), 0);
+}
+
 static void test_fmt_formats_and_truncates(void **state)
 {
     (void)state;
@@ -155,6 +227,7 @@ int main(void)
         cmocka_unit_test(test_segment_map_set_and_clear),
         cmocka_unit_test(test_segment_map_rejects_wild_addresses),
         cmocka_unit_test(test_purge_request_is_handed_to_the_holder),
+        cmocka_unit_test(test_claim_waits_for_a_purge_in_flight),
         cmocka_unit_test(test_fmt_formats_and_truncates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
