@@ -444,6 +444,26 @@ static void heap_trim_idle_classes(mx_heap_t *heap, const mx_page_t *claimed)
  * larson 16B-8KiB; a claim of a new page always looks. */
 #define HEAP_TICK_EVERY_SWITCHES 8
 
+/* Slow: runs only when no segment has a free run as long as a page of the class and the OS
+ * refused a new segment. The runs left between other pages can still hold blocks of the
+ * class, so pages of half the slices are tried, down to one block's: at a 256 MiB
+ * address-space limit, 37 free slices in runs of up to 8 refused a page of 9, and malloc of
+ * 67,155 bytes returned NULL (tests/robust/test_oom.c). mxi_page_init_small sizes a page by its
+ * own slices. */
+static MX_NOINLINE mx_page_t *heap_claim_smaller_page(unsigned class_index, uint32_t slices)
+{
+    size_t one_block = mxi_size_class_block_size(class_index) + MX_GUARD_SIZE;
+    uint32_t least = (uint32_t)((one_block + MX_SLICE_SIZE - 1) / MX_SLICE_SIZE);
+    while (slices > least) {
+        slices = slices / 2 > least ? slices / 2 : least;
+        mx_page_t *page = mxi_segment_claim(slices);
+        if (page != NULL) {
+            return page;
+        }
+    }
+    return NULL;
+}
+
 /* The slow path of malloc for one size class: the page at the front of the queue ran out of
  * free blocks. Try the rest of the queue, then the pool of exited threads' pages, and finally
  * a new page from the segments. Purging that is due happens here too, off the fast path. */
@@ -480,7 +500,14 @@ mx_page_t *mxi_heap_page_for_class(mx_heap_t *heap, unsigned class_index)
     }
     if (page == NULL) {
         /* Nor do the free blocks of pages passed over as sparse. */
-        return heap_queue_find(heap, q, /*may_grow=*/false);
+        mx_page_t *sparse = heap_queue_find(heap, q, /*may_grow=*/false);
+        if (sparse != NULL) {
+            return sparse;
+        }
+        page = heap_claim_smaller_page(class_index, slices);
+        if (page == NULL) {
+            return NULL;
+        }
     }
     mxi_background_note_claim();
     heap_trim_idle_classes(heap, page);
