@@ -8,8 +8,8 @@
  * Invariants, under the lock: a slice's used_map bit is set iff page_of[slice] points to a
  * descriptor other than mxi_page_none, or a purge tick is returning the slice to the OS with
  * the lock released (it is reserved: used, but with no page); a dirty_map bit is only set on
- * a free slice; used_slices counts the used_map bits; a segment is in the segment map iff it
- * is mapped.
+ * a free slice; used_slices counts the used_map bits and segment_reserved_slices the reserved
+ * ones; a segment is in the segment map iff it is mapped.
  *
  * Purging in two generations: a freed slice is `dirty`; at each purge tick of its segment the
  * `aged` slices are purged and the dirty ones become aged. So a slice is returned to the OS
